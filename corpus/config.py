@@ -2,7 +2,9 @@
 
 Unknown keys and wrong types are errors that name the offending key (``minhash.num_perm: expected
 int, got str``): a typo in a 500B-token run's config must fail before the run, not silently fall
-back to a default.
+back to a default. A dataclass may name keys it no longer has in ``MOVED_KEYS`` (a ClassVar:
+key -> where the setting lives now), so that an old config is told where to put it instead of
+only "unknown key".
 """
 from __future__ import annotations
 
@@ -30,6 +32,10 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
     unknown = sorted(set(data) - set(fields))
+    moved = getattr(cls, "MOVED_KEYS", {})
+    for key in unknown:
+        if key in moved:
+            raise ConfigError(f"{_join(path, key)}: no longer a config key here: {moved[key]}")
     if unknown:
         where = f"{path}." if path else ""
         raise ConfigError(f"unknown config key {where}{unknown[0]} (known: {', '.join(sorted(fields))})")

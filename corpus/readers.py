@@ -24,17 +24,16 @@ counted per input and rule under ``skipped_files`` in stats.json.
 from __future__ import annotations
 
 import glob
-import gzip
-import io
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO, ContextManager, Iterable, Iterator
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from corpus.compression import STREAM_ERRORS, open_file
 from corpus.document import CODE, CODE_KIND, KOREAN, MULTILINGUAL, TEXT_KIND, Document, ReadError, Rejection
 
 ERRORS, SKIPPED, READ = "errors", "skipped", "read"
@@ -303,7 +302,7 @@ class ReadFileFn(beam.DoFn):
             while True:
                 try:
                     raw = stream.readline(self.config.max_record_bytes + 1)
-                except (OSError, EOFError, ValueError) as exc:  # corrupt gzip/zstd stream
+                except STREAM_ERRORS as exc:  # corrupt or truncated gzip/zstd stream
                     raise _FileFailure(f"{item.path}:{line_no + 1}",
                                        f"corrupt compressed stream: {type(exc).__name__}: {exc}") from None
                 if not raw:
@@ -443,21 +442,13 @@ class _FileFailure(Exception):
         self.location, self.message = location, message
 
 
-def _open(path: str) -> BinaryIO:
-    """A buffered binary stream of the file, decompressed by suffix (gzip, zstd)."""
+def _open(path: str) -> ContextManager[BinaryIO]:
+    """A buffered binary stream of the file, decompressed by suffix (``corpus.compression``)."""
     try:
         raw = FileSystems.open(path, compression_type="uncompressed")
     except Exception as exc:
         raise _FileFailure(path, f"unreadable file: {type(exc).__name__}: {exc}") from None
-    lower = path.lower()
-    if lower.endswith(".gz"):
-        return io.BufferedReader(gzip.GzipFile(fileobj=raw, mode="rb"))
-    if lower.endswith(".zst"):
-        import zstandard
-
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)
-        return io.BufferedReader(reader)
-    return io.BufferedReader(raw) if not isinstance(raw, io.BufferedIOBase) else raw
+    return open_file(path, "rb", raw)
 
 
 def _skip_rest_of_line(stream: BinaryIO) -> None:

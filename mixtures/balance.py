@@ -9,7 +9,8 @@ Rules (all integer arithmetic on global sums, so the plan does not depend on mer
   Data-Constrained Language Models": up to ~4 epochs repeated data is almost as good as unique),
   i.e. ``3 * max_epochs * min(bucket cost)``.
 - Within a bucket, a document's expected number of copies is proportional to its knowledge weight
-  (``transforms.knowledge.upsampling_weight``: 1 below the threshold, up to ``max_repeat``):
+  (``transforms.knowledge.upsampling_weight``: 1 below the threshold, up to ``max_repeat``; the
+  mapping is the one curate's knowledge stage used, read from its stats.json by ``mixtures/build.py``):
   ``e = scale * target * weight / sum(weight * cost)``.
 - Integer copies by hash-seeded rounding: ``copies = floor(e + v)`` with ``v = 1 - frac(u + shift)``,
   ``u`` uniform in [0, 1) from a hash of the document id (expected value ``e``; same copies on
@@ -26,8 +27,8 @@ Rules (all integer arithmetic on global sums, so the plan does not depend on mer
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterable, Literal
 
 import apache_beam as beam
 import numpy as np
@@ -47,10 +48,14 @@ _WEIGHT_ONE = 1 << 16  # knowledge weights in fixed point: integer sums are merg
 class BalanceConfig:
     max_epochs: float = 4.0  # Muennighoff et al. 2023
     small_bucket: Literal["error", "cap"] = "error"
-    upsampling: UpsamplingConfig = field(default_factory=UpsamplingConfig)
     scale_range: float = 0.15  # the scale grid spans exp(-range) .. exp(+range), step 0.1%
     scale_steps: int = 301
     rounding_shifts: int = 8
+    # A second copy of the score -> weight mapping could disagree with the one the curate report's
+    # upsampled shares were computed with, so there is only curate's (corpus/config.py names the move).
+    MOVED_KEYS: ClassVar[dict[str, str]] = {
+        "upsampling": "set it once as knowledge.upsampling in the curate config; the build reads the "
+                      "mapping curate used from the curated run's stats.json"}
 
 
 class BalanceError(ValueError):
@@ -192,14 +197,14 @@ def choose_plan(achieved: dict[str, np.ndarray], targets: dict[str, int], totals
 
 
 class _RepeatDoFn(beam.DoFn):
-    def __init__(self, seed: int, config: BalanceConfig, costs: "DocCost"):
-        self._seed, self._config, self._costs = seed, config, costs
+    def __init__(self, seed: int, upsampling: UpsamplingConfig, costs: "DocCost"):
+        self._seed, self._upsampling, self._costs = seed, upsampling, costs
         self._copies = Metrics.counter(NAMESPACE, "copies")
         self._dropped = Metrics.counter(NAMESPACE, "docs_without_copy")
 
     def process(self, doc: TokenizedDoc, plan: dict[str, dict[str, Any]]) -> Iterable[DocCopy]:
         bucket = plan[doc.bucket]
-        weight = weight_fixed_point(doc.knowledge, self._config.upsampling)
+        weight = weight_fixed_point(doc.knowledge, self._upsampling)
         expected = expected_copies(bucket["target"], weight, bucket["weighted_cost"])
         copies = int(copies_on_grid(expected, rounding_unit(self._seed, doc.id),
                                     np.array([bucket["scale"]]), np.array([bucket["shift"]]))[0, 0])
@@ -225,21 +230,23 @@ class DocCost:
 class Balance(beam.PTransform):
     """PCollection[TokenizedDoc] -> {"copies": DocCopy, "plan": singleton dict (per-bucket report)}."""
 
-    def __init__(self, config: BalanceConfig, total_tokens: int | None, seed: int, costs: DocCost):
+    def __init__(self, config: BalanceConfig, upsampling: UpsamplingConfig, total_tokens: int | None, seed: int,
+                 costs: DocCost):
         super().__init__()
-        self.config, self.total_tokens, self.seed, self.costs = config, total_tokens, seed, costs
+        self.config, self.upsampling, self.total_tokens, self.seed, self.costs = (
+            config, upsampling, total_tokens, seed, costs)
 
     def expand(self, docs: beam.PCollection) -> dict[str, beam.PCollection]:
-        config, seed, costs = self.config, self.seed, self.costs
+        config, upsampling, seed, costs = self.config, self.upsampling, self.seed, self.costs
         scales, shifts = scale_grid(config), shift_grid(config)
         totals = (docs
                   | "CostAndWeight" >> beam.Map(
-                      lambda d: (d.bucket, costs(d), weight_fixed_point(d.knowledge, config.upsampling)))
+                      lambda d: (d.bucket, costs(d), weight_fixed_point(d.knowledge, upsampling)))
                   | "BucketTotals" >> beam.CombineGlobally(_BucketTotals()))
         targets = totals | "Targets" >> beam.Map(bucket_targets, self.total_tokens, config)
 
         def grid_item(doc: TokenizedDoc, targets: dict[str, int], totals: dict[str, list[int]]):
-            weight = weight_fixed_point(doc.knowledge, config.upsampling)
+            weight = weight_fixed_point(doc.knowledge, upsampling)
             expected = expected_copies(targets[doc.bucket], weight, totals[doc.bucket][2])
             return doc.bucket, costs(doc), expected, rounding_unit(seed, doc.id)
 
@@ -249,5 +256,5 @@ class Balance(beam.PTransform):
                     | "AchievedOnGrid" >> beam.CombineGlobally(_AchievedOnGrid(scales, shifts)))
         plan = achieved | "ChooseScale" >> beam.Map(
             choose_plan, beam.pvalue.AsSingleton(targets), beam.pvalue.AsSingleton(totals), scales, shifts)
-        copies = docs | "Repeat" >> beam.ParDo(_RepeatDoFn(seed, config, costs), beam.pvalue.AsSingleton(plan))
+        copies = docs | "Repeat" >> beam.ParDo(_RepeatDoFn(seed, upsampling, costs), beam.pvalue.AsSingleton(plan))
         return {"copies": copies, "plan": plan}

@@ -8,10 +8,18 @@ histograms, row counts) come from combiners and reach the per-document steps as 
 output directory's stage folders and manifest belong to the build: a rebuild replaces them. Token
 ids travel through the pipeline as references into a token store under ``OUT/.build-work``
 (``mixtures/token_store.py``), so shuffles move references, not tokens.
+
+The knowledge upsampling mapping (score -> repeat weight) is not a build setting: it is the one
+curate's knowledge stage recorded in ``OUT/stats.json`` (``stages.knowledge.upsampling``), so that
+the build repeats documents exactly as the curate report predicted. A curated input without that
+record (no stats.json beside it, or none from the knowledge stage) is built without upsampling
+(every weight 1, with a warning), as is Parquet without a ``knowledge`` column; the manifest's
+``balance.upsampling`` records the mapping used and its source.
 """
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -22,7 +30,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from corpus.config import ConfigError, to_dict
+from corpus.config import ConfigError, from_dict, to_dict
 from corpus.document import BUCKETS
 from corpus.manifest import MANIFEST_NAME, Manifest, StageManifest, TokenizerInfo, file_digests
 from corpus.shards import sha256_file
@@ -31,6 +39,7 @@ from mixtures.fim import EOT, SPECIAL_TOKENS, ApplyFim, ContextFim, FimConfig
 from mixtures.pack import PackConfig, PackStage, sum_counts
 from mixtures.staging import AssignStages, StageConfig
 from mixtures.tokenize import ReadCurated, Tokenize
+from transforms.knowledge import UpsamplingConfig
 
 _STAGE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 WORK_DIR = ".build-work"  # the token store (mixtures/token_store.py); deleted when the build ends
@@ -38,6 +47,9 @@ WORK_DIR = ".build-work"  # the token store (mixtures/token_store.py); deleted w
 
 @dataclass
 class BuildConfig:
+    """The build's settings. The knowledge upsampling mapping is not one of them: the build applies
+    the one the curate run used (curate's ``knowledge.upsampling``, read from its stats.json)."""
+
     seed: int = 0
     balance: BalanceConfig = field(default_factory=BalanceConfig)
     stages: StageConfig = field(default_factory=StageConfig)
@@ -63,7 +75,6 @@ class BuildConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
-        self.balance.upsampling.validate()
 
 
 def tokenizer_info(tokenizer_dir: str | Path) -> TokenizerInfo:
@@ -89,10 +100,35 @@ def _software() -> dict[str, str]:
     return versions
 
 
+def _stats_path(curated_dir: Path) -> Path:
+    return curated_dir.parent / "stats.json"  # curate writes OUT/stats.json beside OUT/curated
+
+
 def _input_stats(curated_dir: Path) -> dict[str, Any] | None:
-    """curate's stats.json (OUT/stats.json beside OUT/curated), recorded as provenance."""
-    path = curated_dir.parent / "stats.json"
+    """curate's stats.json, recorded as provenance and read for the upsampling mapping."""
+    path = _stats_path(curated_dir)
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+NO_UPSAMPLING = UpsamplingConfig(max_repeat=1.0)  # every score maps to weight 1
+_RECORDED_AT = "stages.knowledge.upsampling"
+
+
+def curated_upsampling(stats: dict[str, Any] | None, stats_path: Path) -> tuple[UpsamplingConfig, str]:
+    """The score -> weight mapping curate's knowledge stage used, and where it came from (see the
+    module docstring). Without a record there is nothing to say which mapping the scores were meant
+    for, so no document is upsampled: the same reading as Parquet without a ``knowledge`` column."""
+    recorded = (stats or {}).get("stages", {}).get("knowledge", {}).get("upsampling")
+    if recorded is None:
+        reason = "no curate stats.json" if stats is None else f"stats.json has no {_RECORDED_AT}"
+        logging.warning("build: %s (%s): building without knowledge upsampling (every weight 1)", reason, stats_path)
+        return NO_UPSAMPLING, f"none: {reason}"
+    try:
+        config = from_dict(UpsamplingConfig, recorded, _RECORDED_AT)
+        config.validate()
+    except ConfigError as exc:
+        raise ConfigError(f"{stats_path}: {exc}") from exc
+    return config, f"curate stats.json: {_RECORDED_AT}"
 
 
 def _shares(tokens: dict[str, int]) -> dict[str, float]:
@@ -100,13 +136,16 @@ def _shares(tokens: dict[str, int]) -> dict[str, float]:
     return {b: (tokens[b] / total if total else 0.0) for b in BUCKETS}
 
 
-def balance_report(plan: dict[str, dict[str, Any]], stages: list[StageManifest]) -> dict[str, Any]:
-    """Planned vs achieved: per bucket the plan, the tokens in the shards and the achieved shares."""
+def balance_report(plan: dict[str, dict[str, Any]], stages: list[StageManifest],
+                   upsampling: dict[str, Any]) -> dict[str, Any]:
+    """Planned vs achieved: per bucket the plan, the tokens in the shards and the achieved shares;
+    ``upsampling`` is the mapping applied, with its source."""
     achieved = {b: sum(s.tokens_per_bucket[b] for s in stages) for b in BUCKETS}
     total = sum(achieved.values())
     shares = _shares(achieved)
     return {
         "total_tokens": total,
+        "upsampling": upsampling,
         "buckets": {b: {**plan[b], "tokens": achieved[b], "share": shares[b]} for b in BUCKETS},
         "stages": {s.name: {"share_of_total": (sum(s.tokens_per_bucket.values()) / total if total else 0.0),
                             "bucket_shares": _shares(s.tokens_per_bucket)} for s in stages},
@@ -116,8 +155,10 @@ def balance_report(plan: dict[str, dict[str, Any]], stages: list[StageManifest])
 class _ManifestWriter:
     """Assembles and saves manifest.json from the pipeline's singleton summaries."""
 
-    def __init__(self, output_dir: Path, tokenizer: TokenizerInfo, config: BuildConfig, provenance: dict[str, Any]):
-        self.output_dir, self.tokenizer, self.config, self.provenance = output_dir, tokenizer, config, provenance
+    def __init__(self, output_dir: Path, tokenizer: TokenizerInfo, config: BuildConfig, upsampling: dict[str, Any],
+                 provenance: dict[str, Any]):
+        self.output_dir, self.tokenizer, self.config = output_dir, tokenizer, config
+        self.upsampling, self.provenance = upsampling, provenance
 
     def __call__(self, _: None, balance_plan: dict, stage_plan: dict, stage1: dict, stage2: dict, skipped: dict) -> None:
         stages = []
@@ -127,7 +168,8 @@ class _ManifestWriter:
             stages.append(StageManifest(summary["name"], summary["seq_len"], summary["files"],
                                         summary["tokens_per_bucket"], summary["fim"], stats))
         provenance = {**self.provenance, "skipped_documents": dict(sorted(skipped.items()))}
-        manifest = Manifest(self.tokenizer, stages, balance_report(balance_plan, stages), to_dict(self.config), provenance)
+        manifest = Manifest(self.tokenizer, stages, balance_report(balance_plan, stages, self.upsampling),
+                            to_dict(self.config), provenance)
         manifest.save(self.output_dir)
 
 
@@ -139,7 +181,8 @@ def _clear_previous_build(output_dir: Path, config: BuildConfig) -> None:
 
 
 def build_pipeline(p: beam.Pipeline, curated_dir: Path, tokenizer_dir: Path, output_dir: Path,
-                   total_tokens: int | None, config: BuildConfig, writer: _ManifestWriter) -> None:
+                   total_tokens: int | None, config: BuildConfig, upsampling: UpsamplingConfig,
+                   writer: _ManifestWriter) -> None:
     seed = config.seed
     document_fim = config.fim.level == "document"
     fim_buckets = [b for b in BUCKETS if config.fim.rate.get(b, 0.0) > 0.0] if document_fim else []
@@ -148,8 +191,8 @@ def build_pipeline(p: beam.Pipeline, curated_dir: Path, tokenizer_dir: Path, out
     tokenized = (p
                  | "ReadCurated" >> ReadCurated(curated_dir)
                  | "Tokenize" >> Tokenize(tokenizer_dir, fim_buckets, store))
-    balanced = tokenized["docs"] | "Balance" >> Balance(config.balance, total_tokens, seed,
-                                                        DocCost(config.fim.rate if document_fim else {}, config.stages.stage1_seq_len))
+    costs = DocCost(config.fim.rate if document_fim else {}, config.stages.stage1_seq_len)
+    balanced = tokenized["docs"] | "Balance" >> Balance(config.balance, upsampling, total_tokens, seed, costs)
     staged = balanced["copies"] | "Stage" >> AssignStages(config.stages, seed)
     summaries = []
     for key, name, seq_len in (("stage1", config.stages.stage1_name, config.stages.stage1_seq_len),
@@ -175,13 +218,15 @@ def run_build(curated_dir: str | Path, tokenizer_dir: str | Path, output_dir: st
         raise ConfigError(f"--total-tokens: must be >= {len(BUCKETS)}, got {total_tokens}")
     curated_dir, tokenizer_dir, output_dir = Path(curated_dir), Path(tokenizer_dir), Path(output_dir)
     tokenizer = tokenizer_info(tokenizer_dir)
-    provenance = {"software": _software(), "input_stats": _input_stats(curated_dir)}
+    stats = _input_stats(curated_dir)
+    upsampling, source = curated_upsampling(stats, _stats_path(curated_dir))
+    provenance = {"software": _software(), "input_stats": stats}
     output_dir.mkdir(parents=True, exist_ok=True)
     _clear_previous_build(output_dir, config)
-    writer = _ManifestWriter(output_dir, tokenizer, config, provenance)
+    writer = _ManifestWriter(output_dir, tokenizer, config, {**to_dict(upsampling), "source": source}, provenance)
     try:
         with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
-            build_pipeline(p, curated_dir, tokenizer_dir, output_dir, total_tokens, config, writer)
+            build_pipeline(p, curated_dir, tokenizer_dir, output_dir, total_tokens, config, upsampling, writer)
     finally:
         shutil.rmtree(output_dir / WORK_DIR, ignore_errors=True)
     manifest = Manifest.load(output_dir)
@@ -195,6 +240,9 @@ def summary_lines(manifest: Manifest) -> list[str]:
     lines = [f"corpus: {balance['total_tokens']:,} tokens; bucket shares "
              + ", ".join(f"{b} {balance['buckets'][b]['share']:.4f} ({balance['buckets'][b]['epochs']:.2f} epochs)"
                          for b in BUCKETS)]
+    upsampling = balance["upsampling"]
+    lines.append(f"knowledge upsampling: threshold {upsampling['threshold']}, max_repeat {upsampling['max_repeat']} "
+                 f"({upsampling['source']})")
     for stage in manifest.stages:
         info = balance["stages"][stage.name]
         lines.append(

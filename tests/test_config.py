@@ -1,4 +1,5 @@
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import pytest
 
@@ -32,3 +33,14 @@ def test_wrong_type_is_rejected_with_its_path():
         from_dict(Outer, {"shards": "8"})
     with pytest.raises(ConfigError, match=r"shards: expected int"):
         from_dict(Outer, {"shards": True})
+
+
+@dataclass
+class Slimmed:
+    shards: int = 4
+    MOVED_KEYS: ClassVar[dict[str, str]] = {"threshold": "set it as inner.threshold"}
+
+
+def test_a_moved_key_is_rejected_saying_where_it_lives_now():
+    with pytest.raises(ConfigError, match=r"^slim\.threshold: no longer a config key here: set it as inner\.threshold$"):
+        from_dict(Slimmed, {"threshold": 0.5}, "slim")

@@ -24,7 +24,9 @@ def _write_inputs(root):
 
 def _run_config(root, build_config: dict) -> str:
     (root / "build.yaml").write_text(yaml.safe_dump(build_config))
-    (root / "curate.yaml").write_text(yaml.safe_dump({"pii": {"enabled": False}}))
+    # A non-default upsampling mapping: the build must take it from curate's stats.json.
+    curate = {"pii": {"enabled": False}, "knowledge": {"upsampling": {"max_repeat": 3.0}}}
+    (root / "curate.yaml").write_text(yaml.safe_dump(curate))
     config = {"curate": {"input": [str(root / "ko.jsonl"), str(root / "multi.jsonl")],
                          "code_input": [str(root / "code.jsonl")], "config": str(root / "curate.yaml")},
               "tokenizer": {"vocab_size": 512},
@@ -50,7 +52,9 @@ def test_run_resumes_after_a_failed_step_and_skips_finished_ones(tmp_path, capsy
     assert "curate: up to date, skipped" in log and "tokenizer: up to date, skipped" in log
     assert "build: running" in log and "build: done" in log
     assert {p: p.stat().st_mtime_ns for p in (out / "curated").rglob("*.parquet")} == curated_before
-    assert (out / "corpus" / "manifest.json").exists()
+    manifest = json.loads((out / "corpus" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["balance"]["upsampling"] == {"threshold": 0.5, "max_repeat": 3.0,
+                                                 "source": "curate stats.json: stages.knowledge.upsampling"}
     assert 'alt="Final tokens per bucket and stage"' in (out / "report.html").read_text(encoding="utf-8")
 
     assert cli(["run", "--config", fixed, "--output", str(out)]) == 0

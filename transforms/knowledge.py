@@ -1,7 +1,8 @@
 """Knowledge scoring: a score in [0, 1] per curated document, and the upsampling weight it implies.
 
 HyperCLOVA X upsamples knowledge-containing data; this stage scores, the build step repeats
-(``upsampling_weight`` is the mapping it imports). Per bucket family:
+(``upsampling_weight`` is the mapping it imports, with the ``knowledge.upsampling`` config this
+stage records in stats.json: the build has no copy of its own). Per bucket family:
 
 - text (korean, multilingual): P(knowledge) from a fastText classifier trained with
   ``beam_pipeline.py knowledge-train`` (``transforms/knowledge_model.py``), when ``text_model`` is set;

@@ -78,9 +78,9 @@ LEXICALIZED_ADVERB_VERBS: frozenset[tuple[str, str]] = frozenset(
     {("안", "되"), ("잘", "되"), ("못", "되"), ("잘", "하"), ("못", "하")}
 )
 
-# Separators MeCab prints between fields and morphemes; they cannot occur in Hangul runs. (MeCab's
-# own argument parser drops backslash escapes, so tab/newline cannot be asked for.)
-_FIELD, _RECORD = "\x1f", "\x1e"
+# The separator MeCab prints after each field; it cannot occur in a Hangul run. (MeCab's own
+# argument parser drops backslash escapes, so tab/newline cannot be asked for.)
+_FIELD = "\x1f"
 
 
 @functools.lru_cache(maxsize=None)
@@ -148,24 +148,23 @@ class MorphemeBoundaries:
 
     def __init__(self, table: frozenset[tuple[str, str]] = BOUNDARY_PRESETS[DEFAULT_PRESET]) -> None:
         self._table = table
-        # %M is the surface with the whitespace MeCab skipped before it, %m without it.
-        fmt = f"%M{_FIELD}%m{_FIELD}%f[0]{_FIELD}%f[7]{_RECORD}"
-        unk = f"%M{_FIELD}%m{_FIELD}%f[0]{_FIELD}*{_RECORD}"
+        # One flat field list per parse: surface, tag, expression for each morpheme. A run holds no
+        # whitespace (the pre-tokenizer strips its one leading space), so the surfaces tile it.
+        fmt = f"%m{_FIELD}%f[0]{_FIELD}%f[7]{_FIELD}"
+        unk = f"%m{_FIELD}%f[0]{_FIELD}*{_FIELD}"
         self._tagger = _new_tagger(f"--node-format={fmt} --unk-format={unk} --eos-format=")
 
     def split_offsets(self, run: str) -> list[int]:
         """The offsets 0 < k < len(run) where ``run`` (Hangul characters only) splits."""
-        records = self._tagger.parse(run).split(_RECORD)[:-1]
-        if len(records) < 2:  # one morpheme (most short nouns): nothing to cut
+        fields = self._tagger.parse(run).split(_FIELD)
+        if len(fields) < 7:  # one morpheme (most short nouns): nothing to cut
             return []
         offsets: list[int] = []
         position = 0
         prev_class, prev_surface = OTHER, ""
-        for record in records:
-            with_space, surface, tag, expression = record.split(_FIELD)
-            position += len(with_space) - len(surface)
-            if (position and len(with_space) == len(surface)
-                    and (prev_class, _right_class(surface, tag)) in self._table
+        morphemes = iter(fields)
+        for surface, tag, expression in zip(morphemes, morphemes, morphemes):
+            if (position and (prev_class, _right_class(surface, tag)) in self._table
                     and not (prev_class == ADVERB
                              and (prev_surface, _lemma(surface, expression)) in LEXICALIZED_ADVERB_VERBS)):
                 offsets.append(position)

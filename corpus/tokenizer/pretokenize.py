@@ -89,9 +89,11 @@ class Pretokenizer:
         """A regex piece cut at its morpheme boundaries (``(piece,)`` when it has none)."""
         if self._morphemes is None or not _SPLITTABLE_HANGUL.fullmatch(piece):
             return (piece,)
-        run = piece.lstrip(" ")
-        shift = len(piece) - len(run)  # a leading space stays with the first morpheme
-        cuts = [0, *(offset + shift for offset in self._morphemes.split_offsets(run)), len(piece)]
+        shift = 1 if piece[0] == " " else 0  # a leading space stays with the first morpheme
+        offsets = self._morphemes.split_offsets(piece[shift:])
+        if not offsets:
+            return (piece,)
+        cuts = [0, *(offset + shift for offset in offsets), len(piece)]
         return tuple(piece[begin:end] for begin, end in zip(cuts, cuts[1:]))
 
     def pieces(self, text: str) -> list[str]:

@@ -202,6 +202,20 @@ def test_truncated_gzip_keeps_the_records_before_the_damage_and_records_one_erro
     assert read == [(str(path), len(docs) + 1)]
 
 
+
+@pytest.mark.parametrize("damage", ["truncated", "not_zstd"])
+def test_damaged_zstd_keeps_the_records_before_the_damage_and_records_one_error(tmp_path, damage):
+    compressor = zstandard.ZstdCompressor()
+    first = compressor.compress(_lines([{"text": f"doc {i}"} for i in range(3)]))
+    rest = compressor.compress(_lines([{"text": f"late doc {i} " * 50} for i in range(200)]))
+    path = tmp_path / "cut.jsonl.zst"
+    path.write_bytes(first + (rest[: len(rest) // 2] if damage == "truncated" else b"not zstd at all\n"))
+    docs, errors, _, read, _ = _read(str(path))
+    assert [d.text for d in docs] == ["doc 0", "doc 1", "doc 2"]
+    (error,) = errors
+    assert error.location == f"{path}:4" and error.error.startswith("corrupt compressed stream")
+    assert read == [(str(path), 4)]
+
 def _read_errors_as_unprivileged_user(path: Path, queue) -> None:
     """Child process: drop root (which reads any file) to 'nobody', then read ``path``."""
     if os.geteuid() == 0:

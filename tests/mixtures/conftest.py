@@ -2,6 +2,7 @@
 shared sample data (curate's schema, ``corpus.parquet.CURATED_SCHEMA``)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,13 @@ def write_curated(root: Path, records: dict[str, list[dict]], knowledge: dict[st
         (root / bucket).mkdir(parents=True, exist_ok=True)
         pq.write_table(table, root / bucket / "part-00000.parquet")
     return root
+
+
+def write_curate_stats(curated: Path, upsampling: dict[str, float]) -> Path:
+    """The part of curate's ``stats.json`` the build reads, where curate writes it (beside ``curated/``)."""
+    path = curated.parent / "stats.json"
+    path.write_text(json.dumps({"stages": {"knowledge": {"upsampling": upsampling}}}), encoding="utf-8")
+    return path
 
 
 def build(curated: Path, tokenizer: Path, output: Path, config: dict[str, Any] | None = None,

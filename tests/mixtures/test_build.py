@@ -12,9 +12,12 @@ from corpus.document import BUCKETS, KOREAN
 from corpus.manifest import Manifest
 from corpus.shards import StageReader
 from mixtures.fim import EOT
-from tests.mixtures.conftest import SMALL_STAGES, build, write_curated
+from tests.mixtures.conftest import SMALL_STAGES, build, write_curate_stats, write_curated
 
-HIGH, LOW = 0.9, 0.1  # knowledge scores: weights 3.4 and 1 under the default upsampling
+# The mapping curate recorded (not the default max_repeat 4, so a build that ignored stats.json
+# would show): knowledge scores HIGH and LOW get weights 1 + 2 * (0.9 - 0.5) / 0.5 = 2.6 and 1.
+UPSAMPLING = {"threshold": 0.5, "max_repeat": 3.0}
+HIGH, LOW = 0.9, 0.1
 
 
 def _knowledge(records: dict[str, list[dict]]) -> dict[str, float]:
@@ -25,6 +28,7 @@ def _knowledge(records: dict[str, list[dict]]) -> dict[str, float]:
 def built(tmp_path_factory, tokenizer_dir, sample_records):
     root = tmp_path_factory.mktemp("build")
     curated = write_curated(root / "curated", sample_records, _knowledge(sample_records))
+    write_curate_stats(curated, UPSAMPLING)
     manifest = build(curated, tokenizer_dir, root / "corpus", {"stages": SMALL_STAGES})
     return manifest, root / "corpus"
 
@@ -65,7 +69,7 @@ def test_small_buckets_repeat_up_to_max_epochs_and_large_ones_are_sampled_down(b
     assert min(epochs.values()) < 1.0
 
 
-def test_knowledge_rich_documents_are_repeated_in_proportion_to_their_weight(built, tok, sample_records):
+def test_knowledge_rich_documents_repeat_in_proportion_to_the_weight_curate_recorded(built, tok, sample_records):
     manifest, corpus = built
     eot = tok.special_tokens[EOT]
     copies: Counter[str] = Counter()  # each copy of a document ends with exactly one <|endoftext|>
@@ -80,7 +84,8 @@ def test_knowledge_rich_documents_are_repeated_in_proportion_to_their_weight(bui
     scores = _knowledge(sample_records)
     korean = [r["id"] for r in sample_records[KOREAN]]  # no FIM chunks: ids are document ids
     mean = {s: np.mean([copies[d] for d in korean if scores[d] == s]) for s in (HIGH, LOW)}
-    assert mean[HIGH] / mean[LOW] == pytest.approx(3.4, rel=0.15)  # weight 1 + 3 * (0.9 - 0.5) / 0.5
+    assert mean[HIGH] / mean[LOW] == pytest.approx(2.6, rel=0.15)
+    assert manifest.balance["upsampling"] == {**UPSAMPLING, "source": "curate stats.json: stages.knowledge.upsampling"}
 
 
 def test_fim_rate_and_psm_spm_ratio_match_the_config_within_statistical_tolerance(built):

@@ -1,20 +1,26 @@
 """The build on awkward inputs: a document longer than 32k tokens, a tiny corpus, an empty or
-too-small bucket, curated Parquet without a knowledge column or with a bad bucket."""
+too-small bucket, curated Parquet without a knowledge column, without curate's stats.json or with a
+bad bucket, and a build config that still sets the upsampling curate owns."""
 from __future__ import annotations
+
+import logging
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from corpus.config import ConfigError
 from corpus.document import CODE, KOREAN, MULTILINGUAL
 from corpus.manifest import Manifest
 from corpus.shards import StageReader
 from mixtures.balance import BalanceError
+from mixtures.build import NO_UPSAMPLING, curated_upsampling
 from mixtures.fim import chunk_count
 from mixtures.tokenize import CuratedInputError
 from tests.conftest import read_sample
-from tests.mixtures.conftest import build, write_curated
+from tests.mixtures.conftest import build, write_curate_stats, write_curated
 
 TINY_STAGES = {"stages": {"stage1_seq_len": 64, "stage2_seq_len": 256}}
 
@@ -98,9 +104,42 @@ def test_a_total_beyond_max_epochs_is_a_clear_error_naming_the_bucket(tmp_path, 
 def test_curated_parquet_without_knowledge_column_means_no_upsampling(tmp_path, tokenizer_dir):
     records = {KOREAN: read_sample("ko", 20), MULTILINGUAL: read_sample("multi", 10), CODE: read_sample("code", 20)}
     curated = write_curated(tmp_path / "curated", records, drop_knowledge_column=True)
+    write_curate_stats(curated, {"threshold": 0.5, "max_repeat": 4.0})
     manifest = build(curated, tokenizer_dir, tmp_path / "corpus", TINY_STAGES)
     korean = manifest.balance["buckets"][KOREAN]
     assert korean["weighted_cost"] == korean["unique_tokens"] * (1 << 16)  # every weight is exactly 1
+
+
+def test_a_curated_input_without_curate_stats_is_built_without_upsampling_and_says_so(tmp_path, tokenizer_dir,
+                                                                                     caplog):
+    records = {KOREAN: read_sample("ko", 20), MULTILINGUAL: read_sample("multi", 10), CODE: read_sample("code", 20)}
+    scores = {r["id"]: 1.0 for recs in records.values() for r in recs}  # max_repeat for all, were there a mapping
+    with caplog.at_level(logging.WARNING):
+        manifest = build(write_curated(tmp_path / "curated", records, scores), tokenizer_dir, tmp_path / "corpus",
+                         TINY_STAGES)
+    korean = manifest.balance["buckets"][KOREAN]
+    assert korean["weighted_cost"] == korean["unique_tokens"] * (1 << 16)  # every weight is exactly 1
+    assert manifest.balance["upsampling"] == {"threshold": 0.5, "max_repeat": 1.0, "source": "none: no curate stats.json"}
+    assert "building without knowledge upsampling" in caplog.text
+
+
+def test_curate_stats_without_the_knowledge_record_mean_no_upsampling_and_a_bad_record_is_an_error():
+    path = Path("OUT/stats.json")
+    config, source = curated_upsampling({"stages": {"pii": {}}}, path)
+    assert config == NO_UPSAMPLING and source == "none: stats.json has no stages.knowledge.upsampling"
+    with pytest.raises(ConfigError, match=r"OUT/stats.json: knowledge.upsampling.max_repeat: must be >= 1"):
+        curated_upsampling({"stages": {"knowledge": {"upsampling": {"threshold": 0.5, "max_repeat": 0.5}}}}, path)
+
+
+def test_a_build_config_that_sets_balance_upsampling_is_told_where_the_setting_lives(tmp_path):
+    from beam_pipeline import main
+
+    config = tmp_path / "build.yaml"
+    config.write_text(yaml.safe_dump({"balance": {"upsampling": {"threshold": 0.6}}}))
+    argv = ["build", "--curated", str(tmp_path / "curated"), "--tokenizer", str(tmp_path / "tokenizer"),
+            "--output", str(tmp_path / "corpus"), "--config", str(config)]
+    with pytest.raises(SystemExit, match=r"build: balance\.upsampling: .*knowledge\.upsampling in the curate config"):
+        main(argv)
 
 
 def test_a_row_with_an_unknown_bucket_is_a_clear_error(tmp_path, tokenizer_dir):

@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import zstandard
+
 from pii.__main__ import main, run
 from pii.scrubber import Scrubber
 
@@ -50,6 +53,38 @@ def test_bad_lines_are_reported_left_out_and_make_the_exit_status_nonzero(tmp_pa
     assert [(r["id"], r["text"]) for r in out] == [("ok", "mail <|pii:email|>"), ("ok2", "fine")]
 
 
+
+def test_zst_input_is_scrubbed_to_a_zst_output(tmp_path, capsys):
+    src, dst = tmp_path / "in.jsonl.zst", tmp_path / "out.jsonl.zst"
+    records = [{"id": "a", "text": "mail kim@example.com"}, {"id": "b", "text": "전화 010-1234-5678"}]
+    payload = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+    src.write_bytes(zstandard.ZstdCompressor().compress(payload))
+    assert main([str(src), str(dst)]) == 0
+    with zstandard.ZstdDecompressor().stream_reader(dst.open("rb")) as reader:
+        out = [json.loads(line) for line in reader.read().decode("utf-8").splitlines()]
+    assert [(r["id"], r["text"]) for r in out] == [("a", "mail <|pii:email|>"), ("b", "전화 <|pii:phone|>")]
+    assert "2 lines, 2 written, 0 bad; findings: email=1, phone=1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, damage", [("in.jsonl.zst", "truncated"), ("in.jsonl.zst", "not_compressed"),
+                                          ("in.jsonl.gz", "not_compressed")])
+def test_damaged_compressed_input_is_a_reported_bad_line_not_a_traceback(tmp_path, capsys, name, damage):
+    src, dst = tmp_path / name, tmp_path / "out.jsonl"
+    good = b'{"id": "ok", "text": "fine"}\n'
+    if damage == "truncated":  # a whole first frame, then an interrupted one
+        compressor = zstandard.ZstdCompressor()
+        rest = compressor.compress(b'{"id": "lost", "text": "never read"}\n' * 100)
+        src.write_bytes(compressor.compress(good) + rest[: len(rest) // 2])
+    else:
+        src.write_bytes(good)
+    assert main([str(src), str(dst)]) == 1
+    err = capsys.readouterr().err
+    first_unread = 2 if damage == "truncated" else 1
+    assert f"{src}:{first_unread}: corrupt compressed stream: " in err and "Traceback" not in err
+    assert f"{first_unread - 1} lines, {first_unread - 1} written, 1 bad" in err
+    written = [json.loads(line)["id"] for line in dst.read_text(encoding="utf-8").splitlines()]
+    assert written == (["ok"] if damage == "truncated" else [])
+
 def test_run_streams_line_by_line():
     source = io.BytesIO(b'{"text": "a 010-1234-5678"}\n{"text": "b"}\n')
     sink, errors = io.StringIO(), io.StringIO()
@@ -65,3 +100,12 @@ def test_python_dash_m_pii_entry_point(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(dst.read_text(encoding="utf-8"))["text"] == "IP <|pii:ip_address|>"
+
+
+def test_a_missing_input_or_unwritable_output_is_a_one_line_error(tmp_path, capsys):
+    assert main([str(tmp_path / "missing.jsonl"), str(tmp_path / "out.jsonl")]) == 2
+    assert capsys.readouterr().err.strip() == f"python -m pii: {tmp_path / 'missing.jsonl'}: No such file or directory"
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "a"}\n', encoding="utf-8")
+    assert main([str(src), str(tmp_path / "no-such-dir" / "out.jsonl")]) == 2
+    assert "no-such-dir" in capsys.readouterr().err and not (tmp_path / "no-such-dir").exists()
