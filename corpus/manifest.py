@@ -13,6 +13,8 @@
 
 File paths are relative to the corpus directory, so a corpus can be moved or copied as a whole.
 The manifest holds no timestamps or absolute host paths of outputs: a rebuild is byte-identical.
+The corpus directory may be a URL of a Beam filesystem (``corpus.storage.is_url``): save, load,
+verify and ``file_digests`` then go through Beam's ``FileSystems``.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from corpus.shards import ShardFile, sha256_file
+from corpus.storage import create_atomic, exists, is_url, join, list_files, open_read
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "korpus.corpus/1"
@@ -72,7 +75,7 @@ class Manifest:
     balance: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
-    root: Path | None = None  # where it was loaded from; not serialized
+    root: Path | str | None = None  # where it was loaded from (a str for a URL); not serialized
 
     def stage(self, name: str) -> StageManifest:
         for stage in self.stages:
@@ -85,27 +88,34 @@ class Manifest:
                 "stages": [s.to_json() for s in self.stages], "balance": self.balance,
                 "config": self.config, "provenance": self.provenance}
 
-    def save(self, corpus_dir: str | Path) -> Path:
-        path = Path(corpus_dir) / MANIFEST_NAME
-        tmp = path.with_name(f".{MANIFEST_NAME}.tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-        tmp.replace(path)
+    def save(self, corpus_dir: str | Path) -> str:
+        path = join(corpus_dir, MANIFEST_NAME)
+        text = json.dumps(self.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        with create_atomic(path) as sink:
+            sink.write(text.encode("utf-8"))
         return path
 
     @classmethod
     def load(cls, corpus_dir: str | Path) -> "Manifest":
-        root = Path(corpus_dir)
-        path = root / MANIFEST_NAME if root.is_dir() else root
-        if not path.exists():
+        """From a corpus directory or, locally, the manifest file itself (a URL names the directory)."""
+        if is_url(corpus_dir):
+            root: Path | str = str(corpus_dir)
+            path = join(root, MANIFEST_NAME)
+        else:
+            local = Path(corpus_dir)
+            path = str(local / MANIFEST_NAME if local.is_dir() else local)
+            root = Path(path).parent
+        if not exists(path):
             raise ManifestError(f"{path}: no manifest (was the build run to completion?)")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            with open_read(path) as fh:
+                data = json.loads(fh.read().decode("utf-8"))
             if data.get("format") != FORMAT:
                 raise ManifestError(f"{path}: format {data.get('format')!r}, expected {FORMAT!r}")
             return cls(tokenizer=TokenizerInfo(**data["tokenizer"]),
                        stages=[StageManifest.from_json(s) for s in data["stages"]],
                        balance=data.get("balance", {}), config=data.get("config", {}),
-                       provenance=data.get("provenance", {}), root=path.parent)
+                       provenance=data.get("provenance", {}), root=root)
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ManifestError(f"{path}: malformed manifest: {exc}") from exc
 
@@ -120,12 +130,12 @@ class Manifest:
         names = set(stages) if stages is not None else {s.name for s in self.stages}
         for stage in (s for s in self.stages if s.name in names):
             for f in stage.files:
-                path = self.root / f.path
-                if not path.exists():
+                path = join(self.root, f.path)
+                if not exists(path):
                     raise ManifestError(f"{stage.name}: missing file {path}")
                 if hashes and sha256_file(path) != f.sha256:
                     raise ManifestError(f"{stage.name}: sha256 mismatch for {path}")
-                with pa.memory_map(str(path), "r") as source:
+                with (open_read(path) if is_url(path) else pa.memory_map(path, "r")) as source:
                     reader = ipc.open_file(source)
                     rows = sum(reader.get_batch(k).num_rows for k in range(reader.num_record_batches))
                 if rows != f.rows:
@@ -135,5 +145,4 @@ class Manifest:
 def file_digests(directory: str | Path) -> dict[str, str]:
     """sha256 of every file under ``directory``, keyed by relative path (sorted): the identity of a
     tokenizer directory, independent of where it lies."""
-    root = Path(directory)
-    return {str(p.relative_to(root)): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()}
+    return {name: sha256_file(join(directory, name)) for name in list_files(directory)}

@@ -21,6 +21,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from corpus.document import Document, ReadError, Rejection
+from corpus.storage import is_url
 
 # Meta keys the readers set that get their own column; any other meta key lands in ``meta``.
 _META_COLUMNS = {"location": "location", "path": "path", "license": "license", "lang": "given_lang"}
@@ -87,7 +88,7 @@ class _WriteShardFn(beam.DoFn):
         table = pa.Table.from_pylist(rows, schema=self.schema)
         final = FileSystems.join(self.directory, shard_name(shard, self.num_shards))
         temp = FileSystems.join(self.directory, "." + shard_name(shard, self.num_shards) + ".tmp")
-        if "://" not in self.directory:
+        if not is_url(self.directory):
             os.makedirs(self.directory, exist_ok=True)
         with FileSystems.create(temp) as handle:
             pq.write_table(table, handle, compression="zstd", row_group_size=10_000)

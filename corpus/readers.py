@@ -35,6 +35,7 @@ from apache_beam.metrics import Metrics
 
 from corpus.compression import STREAM_ERRORS, open_file
 from corpus.document import CODE, CODE_KIND, KOREAN, MULTILINGUAL, TEXT_KIND, Document, ReadError, Rejection
+from corpus.storage import is_url
 
 ERRORS, SKIPPED, READ = "errors", "skipped", "read"
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".ndjson", ".ndjson.gz", ".ndjson.zst")
@@ -157,7 +158,7 @@ def resolve_inputs(text_globs: list[str], code_globs: list[str], rules: SkipRule
 
 
 def _match(pattern: str) -> list[str]:
-    if "://" in pattern:  # gs://, s3://...: object stores have no directories; "prefix/" is a tree
+    if is_url(pattern):  # gs://, s3://...: object stores have no directories; "prefix/" is a tree
         if pattern.endswith("/"):
             return [pattern]
         return sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)
@@ -165,7 +166,7 @@ def _match(pattern: str) -> list[str]:
 
 
 def _is_dir(path: str) -> bool:
-    return path.endswith("/") if "://" in path else os.path.isdir(path)
+    return path.endswith("/") if is_url(path) else os.path.isdir(path)
 
 
 def _join(root: str, relpath: str) -> str:
@@ -174,7 +175,7 @@ def _join(root: str, relpath: str) -> str:
 
 def _walk(root: str, rules: SkipRules, skips: Counter) -> Iterator[str]:
     """Relative paths of the tree's candidate files, sorted; name-based skips are counted."""
-    if "://" in root:
+    if is_url(root):
         names = sorted(m.path[len(root):] for r in FileSystems.match([root + "**"]) for m in r.metadata_list)
     else:
         names = []

@@ -24,19 +24,25 @@ Stable API (the trainer depends on it; see also ``corpus.manifest``):
 Rows are addressed by a global index: the stage's files in manifest order, rows in file order.
 Files are opened with ``pyarrow.memory_map`` + ``ipc.open_file`` on first use, so random access
 touches only the pages of the rows read; nothing reads a whole file into memory.
+
+Where files live: ``write_shard``, ``sha256_file`` and ``corpus.manifest`` take a local path or a
+URL of any Beam filesystem (``corpus.storage``), so that ``beam_pipeline.py build`` can write OUT
+on an object store. ``StageReader`` memory-maps, so it reads local copies only.
 """
 from __future__ import annotations
 
 import bisect
 import hashlib
-import os
+import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import BinaryIO, Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
+
+from corpus.storage import create_atomic, open_read, relative
 
 FIM_NONE, FIM_PSM, FIM_SPM = 0, 1, 2
 FIM_MODES: dict[int, str] = {FIM_NONE: "none", FIM_PSM: "psm", FIM_SPM: "spm"}
@@ -94,10 +100,31 @@ class ShardError(ValueError):
 
 def sha256_file(path: str | Path, chunk_bytes: int = 1 << 22) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_read(path) as fh:
         while chunk := fh.read(chunk_bytes):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+class _DigestingSink(io.RawIOBase):
+    """Passes writes on to ``raw`` and hashes them: a written file's sha256 and size without reading
+    it back (from an object store, that would be a second download)."""
+
+    def __init__(self, raw: BinaryIO):
+        super().__init__()
+        self._raw = raw
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._raw.write(data)
+        self.digest.update(data)
+        n = memoryview(data).nbytes
+        self.size += n
+        return n
 
 
 def _batch(rows: Sequence[PackedRow], schema: pa.Schema, seq_len: int) -> pa.RecordBatch:
@@ -121,28 +148,26 @@ def _batch(rows: Sequence[PackedRow], schema: pa.Schema, seq_len: int) -> pa.Rec
 
 
 def write_shard(path: str | Path, rows: Iterable[PackedRow], seq_len: int, relative_to: str | Path | None = None) -> ShardFile:
-    """Write ``rows`` (in the given order) to an Arrow IPC file at ``path``, atomically: the file
-    appears under its name only when complete, so a retried or killed worker never leaves a torn
-    shard. Returns its manifest entry; ``path`` in it is relative to ``relative_to`` if given."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``rows`` (in the given order) to an Arrow IPC file at ``path`` (local or URL),
+    atomically (``create_atomic``). Returns its manifest entry, sha256 and size taken from the bytes
+    written; ``path`` in it is relative to ``relative_to`` if given."""
     schema = shard_schema(seq_len)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     count = 0
-    with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, schema) as writer:
-        pending: list[PackedRow] = []
-        for row in rows:
-            pending.append(row)
-            if len(pending) == ROWS_PER_BATCH:
+    with create_atomic(path) as raw:
+        sink = _DigestingSink(raw)
+        with ipc.new_file(sink, schema) as writer:
+            pending: list[PackedRow] = []
+            for row in rows:
+                pending.append(row)
+                if len(pending) == ROWS_PER_BATCH:
+                    writer.write_batch(_batch(pending, schema, seq_len))
+                    count += len(pending)
+                    pending = []
+            if pending:
                 writer.write_batch(_batch(pending, schema, seq_len))
                 count += len(pending)
-                pending = []
-        if pending:
-            writer.write_batch(_batch(pending, schema, seq_len))
-            count += len(pending)
-    os.replace(tmp, path)
-    name = str(path.relative_to(relative_to)) if relative_to is not None else str(path)
-    return ShardFile(path=name, sha256=sha256_file(path), rows=count, bytes=path.stat().st_size)
+    name = relative(path, relative_to) if relative_to is not None else str(path)
+    return ShardFile(path=name, sha256=sink.digest.hexdigest(), rows=count, bytes=sink.size)
 
 
 class _MappedFile:

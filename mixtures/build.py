@@ -9,6 +9,12 @@ output directory's stage folders and manifest belong to the build: a rebuild rep
 ids travel through the pipeline as references into a token store under ``OUT/.build-work``
 (``mixtures/token_store.py``), so shuffles move references, not tokens.
 
+Curated input, tokenizer and output may be local paths or URLs of any Beam filesystem (``gs://``,
+``s3://``, …): everything the workers read or write goes through ``corpus.shards``' location
+helpers (Beam's ``FileSystems`` for URLs, plain file I/O locally), including the token store, so
+that the build can run on Dataflow with OUT on GCS (tested only with an in-memory test filesystem,
+``tests/mixtures/memfs.py``). The output bytes do not depend on where OUT lies.
+
 The knowledge upsampling mapping (score -> repeat weight) is not a build setting: it is the one
 curate's knowledge stage recorded in ``OUT/stats.json`` (``stages.knowledge.upsampling``), so that
 the build repeats documents exactly as the curate report predicted. A curated input without that
@@ -21,7 +27,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -34,11 +39,12 @@ from corpus.config import ConfigError, from_dict, to_dict
 from corpus.document import BUCKETS
 from corpus.manifest import MANIFEST_NAME, Manifest, StageManifest, TokenizerInfo, file_digests
 from corpus.shards import sha256_file
+from corpus.storage import exists, is_url, join, open_read, remove, split
 from mixtures.balance import Balance, BalanceConfig, DocCost
 from mixtures.fim import EOT, SPECIAL_TOKENS, ApplyFim, ContextFim, FimConfig
 from mixtures.pack import PackConfig, PackStage, sum_counts
 from mixtures.staging import AssignStages, StageConfig
-from mixtures.tokenize import ReadCurated, Tokenize
+from mixtures.tokenize import ReadCurated, Tokenize, load_tokenizer
 from transforms.knowledge import UpsamplingConfig
 
 _STAGE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -77,15 +83,13 @@ class BuildConfig:
                 raise ConfigError(message)
 
 
-def tokenizer_info(tokenizer_dir: str | Path) -> TokenizerInfo:
+def tokenizer_info(tokenizer_dir: str) -> TokenizerInfo:
     """Load the tokenizer once in the driver: fail before the pipeline if it is unusable."""
-    from corpus.tokenizer import load
-
-    tok = load(tokenizer_dir)
+    tok = load_tokenizer(tokenizer_dir)
     missing = [t for t in SPECIAL_TOKENS if t not in tok.special_tokens or tok.special_tokens[t] is None]
     if missing:
         raise ValueError(f"{tokenizer_dir}: tokenizer lacks special token(s) {missing}")
-    return TokenizerInfo(path=str(tokenizer_dir), sha256=sha256_file(Path(tokenizer_dir) / "tokenizer.json"),
+    return TokenizerInfo(path=tokenizer_dir, sha256=sha256_file(join(tokenizer_dir, "tokenizer.json")),
                          vocab_size=tok.vocab_size, special_tokens=dict(tok.special_tokens),
                          files=file_digests(tokenizer_dir))
 
@@ -100,21 +104,24 @@ def _software() -> dict[str, str]:
     return versions
 
 
-def _stats_path(curated_dir: Path) -> Path:
-    return curated_dir.parent / "stats.json"  # curate writes OUT/stats.json beside OUT/curated
+def _stats_path(curated_dir: str) -> str:
+    return join(split(curated_dir)[0], "stats.json")  # curate writes OUT/stats.json beside OUT/curated
 
 
-def _input_stats(curated_dir: Path) -> dict[str, Any] | None:
+def _input_stats(curated_dir: str) -> dict[str, Any] | None:
     """curate's stats.json, recorded as provenance and read for the upsampling mapping."""
     path = _stats_path(curated_dir)
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    if not exists(path):
+        return None
+    with open_read(path) as fh:
+        return json.loads(fh.read().decode("utf-8"))
 
 
 NO_UPSAMPLING = UpsamplingConfig(max_repeat=1.0)  # every score maps to weight 1
 _RECORDED_AT = "stages.knowledge.upsampling"
 
 
-def curated_upsampling(stats: dict[str, Any] | None, stats_path: Path) -> tuple[UpsamplingConfig, str]:
+def curated_upsampling(stats: dict[str, Any] | None, stats_path: str | Path) -> tuple[UpsamplingConfig, str]:
     """The score -> weight mapping curate's knowledge stage used, and where it came from (see the
     module docstring). Without a record there is nothing to say which mapping the scores were meant
     for, so no document is upsampled: the same reading as Parquet without a ``knowledge`` column."""
@@ -155,7 +162,7 @@ def balance_report(plan: dict[str, dict[str, Any]], stages: list[StageManifest],
 class _ManifestWriter:
     """Assembles and saves manifest.json from the pipeline's singleton summaries."""
 
-    def __init__(self, output_dir: Path, tokenizer: TokenizerInfo, config: BuildConfig, upsampling: dict[str, Any],
+    def __init__(self, output_dir: str, tokenizer: TokenizerInfo, config: BuildConfig, upsampling: dict[str, Any],
                  provenance: dict[str, Any]):
         self.output_dir, self.tokenizer, self.config = output_dir, tokenizer, config
         self.upsampling, self.provenance = upsampling, provenance
@@ -173,21 +180,26 @@ class _ManifestWriter:
         manifest.save(self.output_dir)
 
 
-def _clear_previous_build(output_dir: Path, config: BuildConfig) -> None:
+def _clear_previous_build(output_dir: str, config: BuildConfig) -> None:
     """Remove what an earlier build wrote here (its stage folders, work dir and manifest), nothing else."""
-    for name in (config.stages.stage1_name, config.stages.stage2_name, WORK_DIR):
-        shutil.rmtree(output_dir / name, ignore_errors=True)
-    (output_dir / MANIFEST_NAME).unlink(missing_ok=True)
+    for name in (config.stages.stage1_name, config.stages.stage2_name, WORK_DIR, MANIFEST_NAME):
+        remove(join(output_dir, name))
 
 
-def build_pipeline(p: beam.Pipeline, curated_dir: Path, tokenizer_dir: Path, output_dir: Path,
+def _location(path: str | Path) -> str:
+    """A path as the pipeline carries it: a URL without a trailing ``/`` (``Path`` would fold its
+    ``//``), a local path normalized as ``Path`` writes it."""
+    return str(path).rstrip("/") if is_url(path) else str(Path(path))
+
+
+def build_pipeline(p: beam.Pipeline, curated_dir: str, tokenizer_dir: str, output_dir: str,
                    total_tokens: int | None, config: BuildConfig, upsampling: UpsamplingConfig,
                    writer: _ManifestWriter) -> None:
     seed = config.seed
     document_fim = config.fim.level == "document"
     fim_buckets = [b for b in BUCKETS if config.fim.rate.get(b, 0.0) > 0.0] if document_fim else []
-    context_fim = None if document_fim else ContextFim(config.fim, str(tokenizer_dir), seed)
-    store = output_dir / WORK_DIR
+    context_fim = None if document_fim else ContextFim(config.fim, tokenizer_dir, seed)
+    store = join(output_dir, WORK_DIR)
     tokenized = (p
                  | "ReadCurated" >> ReadCurated(curated_dir)
                  | "Tokenize" >> Tokenize(tokenizer_dir, fim_buckets, store))
@@ -216,19 +228,18 @@ def run_build(curated_dir: str | Path, tokenizer_dir: str | Path, output_dir: st
     config.validate()
     if total_tokens is not None and total_tokens < len(BUCKETS):
         raise ConfigError(f"--total-tokens: must be >= {len(BUCKETS)}, got {total_tokens}")
-    curated_dir, tokenizer_dir, output_dir = Path(curated_dir), Path(tokenizer_dir), Path(output_dir)
+    curated_dir, tokenizer_dir, output_dir = _location(curated_dir), _location(tokenizer_dir), _location(output_dir)
     tokenizer = tokenizer_info(tokenizer_dir)
     stats = _input_stats(curated_dir)
     upsampling, source = curated_upsampling(stats, _stats_path(curated_dir))
     provenance = {"software": _software(), "input_stats": stats}
-    output_dir.mkdir(parents=True, exist_ok=True)
     _clear_previous_build(output_dir, config)
     writer = _ManifestWriter(output_dir, tokenizer, config, {**to_dict(upsampling), "source": source}, provenance)
     try:
         with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
             build_pipeline(p, curated_dir, tokenizer_dir, output_dir, total_tokens, config, upsampling, writer)
     finally:
-        shutil.rmtree(output_dir / WORK_DIR, ignore_errors=True)
+        remove(join(output_dir, WORK_DIR))
     manifest = Manifest.load(output_dir)
     manifest.verify()
     return manifest

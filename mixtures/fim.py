@@ -48,6 +48,7 @@ from corpus.tokenizer.specials import FIM_SUFFIX as SUFFIX
 from mixtures.keys import hash64, unit
 from mixtures.records import DocCopy, PackUnit, Segment, TokenizedDoc
 from mixtures.token_store import StoreReader, StoreWriter
+from mixtures.tokenize import load_tokenizer
 
 NAMESPACE = "build.fim"
 SPECIAL_TOKENS = (EOT, PREFIX, MIDDLE, SUFFIX, PAD)  # what the build needs from the tokenizer
@@ -113,9 +114,7 @@ class _FimDoFn(beam.DoFn):
         self._counters: dict[str, Any] = {}
 
     def setup(self) -> None:
-        from corpus.tokenizer import load
-
-        self._tok = load(self._tokenizer_dir)
+        self._tok = load_tokenizer(self._tokenizer_dir)
         self._special = {name: self._tok.special_tokens[name] for name in SPECIAL_TOKENS}
         self._reader = StoreReader(self._store_dir)
 
@@ -179,9 +178,7 @@ class ContextFim:
         self._rates = {BUCKET_IDS[b]: r for b, r in config.rate.items()}
 
     def setup(self) -> None:
-        from corpus.tokenizer import load
-
-        self._tok = load(self._tokenizer_dir)
+        self._tok = load_tokenizer(self._tokenizer_dir)
         self._special = {name: self._tok.special_tokens[name] for name in SPECIAL_TOKENS}
 
     def apply(self, row_key: int, index: int, bucket_id: int, ids: np.ndarray) -> tuple[int, np.ndarray]:

@@ -29,6 +29,7 @@ from apache_beam.metrics import Metrics
 
 from corpus.document import BUCKETS
 from corpus.shards import FIM_MODES, PackedRow, write_shard
+from corpus.storage import join
 from mixtures.fim import ContextFim
 from mixtures.keys import hash64
 from mixtures.records import PackUnit, Piece, RowPlan, Segment
@@ -174,9 +175,8 @@ class _WriteShardDoFn(beam.DoFn):
                 size = 0
             files[-1].append((key, row))
             size += nbytes
-        root = Path(self._output_dir)
         for part, file_rows in enumerate(files):
-            path = root / self._stage / f"part-{shard:05d}-{part:02d}.arrow"
+            path = join(self._output_dir, self._stage, f"part-{shard:05d}-{part:02d}.arrow")
             tokens: dict[int, int] = {}
             fim: dict[tuple[str, str], int] = {}
 
@@ -189,7 +189,7 @@ class _WriteShardDoFn(beam.DoFn):
                         fim[(BUCKETS[bucket], FIM_MODES[mode])] = fim.get((BUCKETS[bucket], FIM_MODES[mode]), 0) + 1
                     yield row
 
-            info = write_shard(path, packed(), self._seq_len, relative_to=root)
+            info = write_shard(path, packed(), self._seq_len, relative_to=self._output_dir)
             self._files.inc()
             yield {"file": info, "tokens": tokens, "fim_pieces": fim}
 

@@ -9,20 +9,32 @@ reference; the text is stored too, only for buckets that FIM may transform (FIM 
 characters, then re-tokenizes the parts). A document
 that is empty or whose tokenization raises is not silently lost: it leaves on the ``skipped``
 output with a reason and is counted in the manifest.
+
+The curated directory and the tokenizer directory may be URLs of any Beam filesystem
+(``gs://``, …): Parquet is then listed with ``FileSystems.match`` and read through
+``FileSystems.open``, and the tokenizer's files are copied to a local temporary directory once per
+worker (``load_tokenizer``), since a worker cannot see the launching machine's disk.
 """
 from __future__ import annotations
 
+import tempfile
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import apache_beam as beam
 import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from corpus.document import BUCKETS
+from corpus.storage import download, is_url, join, open_read
 from mixtures.records import TokenizedDoc
 from mixtures.token_store import StoreWriter
+
+if TYPE_CHECKING:
+    from corpus.tokenizer import Tokenizer
 
 NAMESPACE = "build.tokenize"
 SKIPPED = "skipped"
@@ -42,18 +54,37 @@ class CuratedInputError(ValueError):
     """The curated input does not follow curate's Parquet contract."""
 
 
+def load_tokenizer(directory: str | Path) -> Tokenizer:
+    """The project tokenizer from a local directory or a URL, whose files (two small ones) are copied
+    to a local temporary directory first: ``corpus.tokenizer.load`` reads local files."""
+    from corpus.tokenizer import load
+
+    if not is_url(directory):
+        return load(directory)
+    with tempfile.TemporaryDirectory(prefix="tokenizer-") as local:
+        return load(download(directory, local))
+
+
 def curated_files(curated_dir: str | Path) -> list[str]:
     """Every curated Parquet file, in sorted order; an error if there are none."""
-    root = Path(curated_dir)
-    files = sorted(str(p) for p in root.glob("*/*.parquet"))
+    if is_url(curated_dir):
+        pattern = join(curated_dir, "*/*.parquet")
+        files = sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)
+    else:
+        files = sorted(str(p) for p in Path(curated_dir).glob("*/*.parquet"))
     if not files:
-        raise CuratedInputError(f"{root}: no curated Parquet files (<bucket>/*.parquet)")
+        raise CuratedInputError(f"{curated_dir}: no curated Parquet files (<bucket>/*.parquet)")
     return files
 
 
 class _ReadCuratedFile(beam.DoFn):
     def process(self, path: str) -> Iterator[CuratedDoc]:
-        parquet = pq.ParquetFile(path)
+        # Arrow opens a local path itself (native reads); a URL is a seekable FileSystems stream.
+        with (open_read(path) if is_url(path) else nullcontext(path)) as source:
+            yield from self._read(path, pq.ParquetFile(source))
+
+    @staticmethod
+    def _read(path: str, parquet: pq.ParquetFile) -> Iterator[CuratedDoc]:
         names = set(parquet.schema_arrow.names)
         missing = {"id", "text", "bucket"} - names
         if missing:
@@ -94,9 +125,7 @@ class _TokenizeBatchDoFn(beam.DoFn):
         self._skipped = Metrics.counter(NAMESPACE, "skipped")
 
     def setup(self) -> None:
-        from corpus.tokenizer import load
-
-        self._tok = load(self._tokenizer_dir)
+        self._tok = load_tokenizer(self._tokenizer_dir)
 
     def start_bundle(self) -> None:
         self._store = StoreWriter(self._store_dir)

@@ -3,8 +3,9 @@ shared sample data (curate's schema, ``corpus.parquet.CURATED_SCHEMA``)."""
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -45,7 +46,7 @@ def write_curate_stats(curated: Path, upsampling: dict[str, float]) -> Path:
     return path
 
 
-def build(curated: Path, tokenizer: Path, output: Path, config: dict[str, Any] | None = None,
+def build(curated: str | Path, tokenizer: str | Path, output: str | Path, config: dict[str, Any] | None = None,
           total_tokens: int | None = None, beam_args: tuple[str, ...] = ()) -> Manifest:
     return run_build(curated, tokenizer, output, total_tokens, from_dict(BuildConfig, config or {}), list(beam_args))
 
@@ -83,3 +84,13 @@ def default_build(tmp_path_factory, tokenizer_dir, small_records) -> tuple[Manif
     root = tmp_path_factory.mktemp("default_build")
     curated = write_curated(root / "curated", small_records)
     return build(curated, tokenizer_dir, root / "corpus", {"fim": FIM_ALL_BUCKETS}), root / "corpus"
+
+
+@pytest.fixture
+def memtest_root() -> Iterator[str]:
+    """A fresh prefix of the in-memory Beam filesystem (``tests/mixtures/memfs.py``), emptied after."""
+    from tests.mixtures import memfs
+
+    root = f"{memfs.SCHEME}://{uuid.uuid4().hex}"
+    yield root
+    memfs.clear(root)

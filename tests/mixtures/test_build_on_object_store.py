@@ -1,0 +1,45 @@
+"""``beam_pipeline.py build`` with curated input, tokenizer and output on an object store: Beam's
+in-process runner and the in-memory test filesystem (``memtest://``, tests/mixtures/memfs.py)
+stand in for Dataflow and GCS. Not tested here: a real object store (GCS, S3)."""
+from __future__ import annotations
+
+import hashlib
+
+from corpus.manifest import MANIFEST_NAME, Manifest
+from corpus.shards import StageReader
+from corpus.storage import download
+from tests.mixtures import memfs
+from tests.mixtures.conftest import FIM_ALL_BUCKETS, build, write_curated
+
+# One process: the pipeline's workers share the test filesystem's dict.
+IN_PROCESS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+
+
+def _without_tokenizer_path(manifest: Manifest) -> dict:
+    data = manifest.to_json()
+    del data["tokenizer"]["path"]  # the one place the manifest names an input location
+    return data
+
+
+def test_a_build_on_an_object_store_writes_the_local_builds_bytes_and_leaves_only_shards_and_manifest(
+        tmp_path, memtest_root, default_build, tokenizer_dir, small_records):
+    local_manifest, local_corpus = default_build
+    curated = memfs.upload(write_curated(tmp_path / "curated", small_records), f"{memtest_root}/curated")
+    tokenizer = memfs.upload(tokenizer_dir, f"{memtest_root}/tokenizer")
+    corpus = f"{memtest_root}/corpus"
+    stale = [f"{corpus}/stage1_4k/part-99999-00.arrow", f"{corpus}/.build-work/0.bin"]  # an older build's
+    memfs.OBJECTS.update({name: b"left over" for name in stale})
+
+    manifest = build(curated, tokenizer, corpus, {"fim": FIM_ALL_BUCKETS}, beam_args=IN_PROCESS)
+
+    assert _without_tokenizer_path(manifest) == _without_tokenizer_path(local_manifest)
+    objects = memfs.under(corpus)
+    shards = {f"{corpus}/{f.path}": f.sha256 for stage in manifest.stages for f in stage.files}
+    assert set(objects) == {*shards, f"{corpus}/{MANIFEST_NAME}"}  # no work dir, temp or stale object
+    assert {name: hashlib.sha256(objects[name]).hexdigest() for name in shards} == shards
+
+    copy = download(corpus, tmp_path / "copy")
+    for stage in manifest.stages:
+        reader, expected = StageReader(copy, stage.name), StageReader(local_corpus, stage.name)
+        assert len(reader) == stage.rows > 0
+        assert (reader.tokens_batch(range(len(reader))) == expected.tokens_batch(range(len(expected)))).all()
