@@ -5,15 +5,16 @@
 
 Every step is a Beam transform (``mixtures/*.py``); global figures (tokens per bucket, length
 histograms, row counts) come from combiners and reach the per-document steps as side inputs. The
-output directory's stage folders and manifest belong to the build: a rebuild replaces them. Token
-ids travel through the pipeline as references into a token store under ``OUT/.build-work``
-(``mixtures/token_store.py``), so shuffles move references, not tokens.
+output directory's stage folders and manifest belong to the build: a rebuild replaces them. With a
+local OUT, token ids travel through the pipeline as references into spill files under
+``OUT/.build-work``, so shuffles move references, not tokens; with OUT on an object store they
+travel inline, through the runner's distributed shuffle (``mixtures/token_store.py``).
 
 Curated input, tokenizer and output may be local paths or URLs of any Beam filesystem (``gs://``,
-``s3://``, …): everything the workers read or write goes through ``corpus.shards``' location
-helpers (Beam's ``FileSystems`` for URLs, plain file I/O locally), including the token store, so
-that the build can run on Dataflow with OUT on GCS (tested only with an in-memory test filesystem,
-``tests/mixtures/memfs.py``). The output bytes do not depend on where OUT lies.
+``s3://``, …): everything the workers read or write goes through ``corpus.storage`` (Beam's
+``FileSystems`` for URLs, plain file I/O locally), so that the build can run on Dataflow with OUT
+on GCS (tested only with an in-memory test filesystem, ``tests/mixtures/memfs.py``). The output
+bytes do not depend on where OUT lies.
 
 The knowledge upsampling mapping (score -> repeat weight) is not a build setting: it is the one
 curate's knowledge stage recorded in ``OUT/stats.json`` (``stages.knowledge.upsampling``), so that
@@ -48,7 +49,7 @@ from mixtures.tokenize import ReadCurated, Tokenize, load_tokenizer
 from transforms.knowledge import UpsamplingConfig
 
 _STAGE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-WORK_DIR = ".build-work"  # the token store (mixtures/token_store.py); deleted when the build ends
+WORK_DIR = ".build-work"  # spill files of a local build (mixtures/token_store.py); deleted when it ends
 
 
 @dataclass
@@ -199,7 +200,7 @@ def build_pipeline(p: beam.Pipeline, curated_dir: str, tokenizer_dir: str, outpu
     document_fim = config.fim.level == "document"
     fim_buckets = [b for b in BUCKETS if config.fim.rate.get(b, 0.0) > 0.0] if document_fim else []
     context_fim = None if document_fim else ContextFim(config.fim, tokenizer_dir, seed)
-    store = join(output_dir, WORK_DIR)
+    store = None if is_url(output_dir) else join(output_dir, WORK_DIR)  # see mixtures/token_store.py
     tokenized = (p
                  | "ReadCurated" >> ReadCurated(curated_dir)
                  | "Tokenize" >> Tokenize(tokenizer_dir, fim_buckets, store))

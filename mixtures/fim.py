@@ -108,7 +108,7 @@ class _FimDoFn(beam.DoFn):
     """DocCopy -> PackUnit. Loads the tokenizer once per worker (to encode FIM parts and chunks);
     stores the new token ids per bundle; an unchanged document keeps its stored ids."""
 
-    def __init__(self, config: FimConfig, tokenizer_dir: str, store_dir: str, stage: str, seq_len: int, seed: int):
+    def __init__(self, config: FimConfig, tokenizer_dir: str, store_dir: str | None, stage: str, seq_len: int, seed: int):
         self._config, self._tokenizer_dir, self._store_dir = config, tokenizer_dir, store_dir
         self._stage, self._seq_len, self._seed = stage, seq_len, seed
         self._counters: dict[str, Any] = {}
@@ -200,9 +200,9 @@ class ContextFim:
 class ApplyFim(beam.PTransform):
     """PCollection[DocCopy] of one stage -> PCollection[PackUnit]."""
 
-    def __init__(self, config: FimConfig, tokenizer_dir: str, store_dir: str, stage: str, seq_len: int, seed: int):
+    def __init__(self, config: FimConfig, tokenizer_dir: str, store_dir: str | None, stage: str, seq_len: int, seed: int):
         super().__init__()
-        self.fn = _FimDoFn(config, str(tokenizer_dir), str(store_dir), stage, seq_len, seed)
+        self.fn = _FimDoFn(config, str(tokenizer_dir), store_dir, stage, seq_len, seed)
 
     def expand(self, copies: beam.PCollection) -> beam.PCollection:
         return copies | "Fim" >> beam.ParDo(self.fn)

@@ -33,7 +33,7 @@ from corpus.storage import join
 from mixtures.fim import ContextFim
 from mixtures.keys import hash64
 from mixtures.records import PackUnit, Piece, RowPlan, Segment
-from mixtures.token_store import StoreReader
+from mixtures.token_store import StoreReader, slice_tokens
 
 NAMESPACE = "build.pack"
 DROPPED = "dropped"
@@ -82,7 +82,9 @@ class _RowBuilder:
         offset = 0
         while offset < seg.packed_length:
             take = min(self.seq_len - self.fill, seg.packed_length - offset)
-            self.pieces.append(Piece(seg.tokens, seg.n_tokens, offset, take))
+            # Only the ids this row uses (a long document spans many rows); EOT is not stored.
+            stored = max(0, min(offset + take, seg.n_tokens) - offset)
+            self.pieces.append(Piece(slice_tokens(seg.tokens, offset, offset + stored), stored, take))
             self.starts.append(self.fill)
             self.buckets.append(seg.bucket_id)
             self.ids.append(seg.doc_id)
@@ -107,14 +109,13 @@ def materialize(row: RowPlan, reader: StoreReader, eot: int, seq_len: int,
     fims = list(row.seg_fim)
     fill = 0
     for index, piece in enumerate(row.pieces):
-        stored_end = min(piece.start + piece.take, piece.n_tokens)
-        if stored_end > piece.start:
-            ids = reader.tokens(piece.tokens)[piece.start:stored_end]
+        if piece.n_tokens:
+            ids = reader.tokens(piece.tokens)
             if context_fim is not None:
                 fims[index], ids = context_fim.apply(row_key, index, row.seg_buckets[index], ids)
             tokens[fill:fill + ids.shape[0]] = ids
             fill += ids.shape[0]
-        if piece.start + piece.take > piece.n_tokens:  # the piece ends with the segment's EOT
+        if piece.take > piece.n_tokens:  # the piece ends with the segment's EOT
             tokens[fill] = eot
             fill += 1
     if fill != seq_len:
@@ -148,7 +149,7 @@ class _WriteShardDoFn(beam.DoFn):
     """Sorts a shard's rows by key, reads their tokens from the store (applying context-level FIM
     when configured) and writes the files."""
 
-    def __init__(self, output_dir: str, store_dir: str, stage: str, seq_len: int, max_bytes: int, eot: int,
+    def __init__(self, output_dir: str, store_dir: str | None, stage: str, seq_len: int, max_bytes: int, eot: int,
                  context_fim: ContextFim | None):
         self._output_dir, self._store_dir = output_dir, store_dir
         self._stage, self._seq_len, self._max_bytes, self._eot = stage, seq_len, max_bytes, eot
@@ -234,10 +235,10 @@ class PackStage(beam.PTransform):
     """PCollection[PackUnit] of one stage -> singleton manifest entry (files written as a side effect)."""
 
     def __init__(self, stage: str, seq_len: int, config: PackConfig, seed: int, output_dir: str | Path,
-                 store_dir: str | Path, eot: int, context_fim: ContextFim | None = None):
+                 store_dir: str | None, eot: int, context_fim: ContextFim | None = None):
         super().__init__()
         self.stage, self.seq_len, self.config, self.seed, self.eot = stage, seq_len, config, seed, eot
-        self.output_dir, self.store_dir, self.context_fim = str(output_dir), str(store_dir), context_fim
+        self.output_dir, self.store_dir, self.context_fim = str(output_dir), store_dir, context_fim
 
     def expand(self, units: beam.PCollection) -> beam.PCollection:
         config, stage, seq_len = self.config, self.stage, self.seq_len

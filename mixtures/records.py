@@ -1,7 +1,7 @@
 """The records that flow between the build steps: a tokenized document, one copy of it in the
 balanced corpus, the segments a copy becomes once FIM has been applied, and a planned row. They
-carry ``Ref``\s into the token store (``mixtures.token_store``), never token arrays, so every
-shuffle moves a few hundred bytes per document or row."""
+carry ``Ref``\s (``mixtures.token_store``): on a local build references into spill files, so every
+shuffle moves a few hundred bytes per document or row; on an object-store build the bytes inline."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,11 +61,11 @@ class PackUnit:
 
 @dataclass(frozen=True)
 class Piece:
-    """Tokens ``[start, start + take)`` of a segment's packed form (stored ids + EOT)."""
+    """``take`` tokens of a row: the ``n_tokens`` stored ids ``tokens`` points to, then the segment's
+    ``<|endoftext|>`` when ``take`` is one more."""
 
     tokens: Ref
     n_tokens: int
-    start: int
     take: int
 
 

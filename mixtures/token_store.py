@@ -1,29 +1,35 @@
-"""Spill files for token ids and texts, so that the build's shuffles move references, not data.
+"""Where token ids and texts wait between the build's steps, so that its shuffles stay small.
 
 The build's global steps (balance, stage, pack, row shuffle) need only small facts per document
-(id, bucket, length, knowledge) and, per row, which token ranges it is made of. The token ids
-(and, for FIM buckets, the text) are written once to append-only files under the build's work
-directory, and the pipeline carries ``Ref``\\s to them; the shard writer reads the ranges back. A runner that keeps shuffled data in memory (Beam's DirectRunner) then holds
-a few hundred bytes per document and row instead of the corpus.
+(id, bucket, length, knowledge) and, per row, which token ranges it is made of. The pipeline
+carries a ``Ref`` for each token array and text; the shard writer reads the ranges back. Two kinds:
 
-The work directory is a local path or a URL of any Beam filesystem (``gs://``, ``s3://``, …;
-``corpus.storage.is_url``), visible to every worker, and is deleted when the build ends. Each
-writer (one per DoFn bundle) owns one file named by a random UUID. An object on an object store
-cannot be read before it is complete, so the rule is the same everywhere: **a file is readable only
-once its writer is closed, and writers are closed in the DoFn's ``finish_bundle``** — never in
-``teardown``, which runs after the bundle's outputs are committed (and may not run at all), so a
-downstream step could hold a ref to an object that does not exist yet. Every read then follows a
-barrier that waits for all bundles of the writing step (``mixtures/build.py``):
+* **Spill files** (a local OUT; the default on one machine). Ids and texts are written once to
+  append-only files under the build's work directory and a ``Ref`` is ``(file, offset, length)``.
+  A runner that holds shuffled data in memory (Beam's DirectRunner) then holds a few hundred bytes
+  per document and row instead of the corpus. The directory must be visible to every worker (a
+  shared mount on a cluster) and is deleted when the build ends.
+* **Inline** (OUT on an object store: ``gs://``, ``s3://``, …). A ``Ref`` is the bytes themselves, so
+  the data travels through the runner's shuffle, which on Dataflow, Spark and Flink is distributed
+  and spills to disk. An object store would serve spill files badly: the shard writer reads refs
+  in random order, and Beam's GCS and S3 streams fetch a 16 MiB buffer around each read.
+
+``slice_tokens`` narrows a ``Ref`` to the ids a row uses, for both kinds: a long document cut into
+many rows is not read (or, inline, carried) once per row.
+
+Spill-file rule: a file is readable only once its writer is closed, and writers are closed in the
+DoFn's ``finish_bundle``, never in ``teardown`` (which runs after the bundle's outputs are committed,
+or not at all). Writes are buffered, so a read before the close fails in tests rather than racing.
+Every read follows a barrier that waits for all bundles of the writing step (``mixtures/build.py``):
 
 - ``Tokenize`` writes; ``ApplyFim`` reads texts after ``Balance``'s and ``AssignStages``'s singleton
   side inputs, which are combines over every tokenized document: they exist only once every
   ``Tokenize`` bundle has finished (a side-input barrier, not a GroupByKey).
 - ``ApplyFim`` writes; the shard writer reads after ``PackStage``'s two GroupByKeys (pack groups, shards).
 
-A failed and retried bundle leaves an orphan file, never a wrong read: refs of a failed bundle are
-discarded by the runner. Reads: local files with ``pread`` (only the bytes asked for are held);
-URLs through ``FileSystems.open`` + seek + read (a ranged read; an object store's stream fetches a
-whole read buffer around the offset, 16 MiB for Beam's GCS and S3 streams).
+Each writer (one per DoFn bundle) owns one file named by a random UUID. A failed and retried bundle
+leaves an orphan file, never a wrong read: refs of a failed bundle are discarded by the runner.
+Reads use ``pread`` into fresh buffers: only the bytes asked for are held.
 """
 from __future__ import annotations
 
@@ -31,28 +37,40 @@ import os
 import uuid
 from collections import OrderedDict
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Union
 
 import numpy as np
 
-from corpus.storage import create, is_url, join, open_read
-
-Ref = tuple[str, int, int]  # (file name, byte offset, byte length)
+Ref = Union[tuple[str, int, int], bytes]  # (file name, byte offset, byte length), or the bytes inline
+_TOKEN_BYTES = 4  # ids are little-endian uint32
 _OPEN_FILES = 64  # files a reader keeps open (the least recently used are closed)
 
 
-class StoreWriter:
-    """Appends token arrays and texts to one spill file of ``root``; readable once ``close``\\d."""
+def slice_tokens(ref: Ref, start: int, stop: int) -> Ref:
+    """The ``Ref`` of ids ``[start, stop)`` of the token array ``ref`` points to."""
+    begin, end = start * _TOKEN_BYTES, stop * _TOKEN_BYTES
+    if isinstance(ref, bytes):
+        return ref[begin:end]
+    name, offset, _ = ref
+    return (name, offset + begin, end - begin)
 
-    def __init__(self, root: str | Path):
-        self._root = str(root)
+
+class StoreWriter:
+    """Appends token arrays and texts to one spill file of ``root`` (readable once ``close``\\d),
+    or, with ``root`` None, returns them inline."""
+
+    def __init__(self, root: str | Path | None):
+        self._root = None if root is None else Path(root)
         self._name = f"{uuid.uuid4().hex}.bin"
         self._sink: BinaryIO | None = None
         self._offset = 0
 
     def _write(self, data: bytes) -> Ref:
+        if self._root is None:
+            return data
         if self._sink is None:  # an empty bundle leaves no file
-            self._sink = create(join(self._root, self._name))
+            self._root.mkdir(parents=True, exist_ok=True)
+            self._sink = open(self._root / self._name, "wb")
         self._sink.write(data)
         ref = (self._name, self._offset, len(data))
         self._offset += len(data)
@@ -70,50 +88,27 @@ class StoreWriter:
             self._sink = None
 
 
-class _LocalFile:
-    """``pread`` into a fresh buffer: no mapped page of the store stays resident in the worker."""
-
-    def __init__(self, path: str):
-        self._fd = os.open(path, os.O_RDONLY)
-
-    def read(self, offset: int, length: int) -> bytes:
-        return os.pread(self._fd, length, offset)
-
-    def close(self) -> None:
-        os.close(self._fd)
-
-
-class _RemoteFile:
-    """A ``FileSystems`` stream; each read seeks, which object stores serve as a ranged read."""
-
-    def __init__(self, path: str):
-        self._stream = open_read(path)
-
-    def read(self, offset: int, length: int) -> bytes:
-        self._stream.seek(offset)
-        return self._stream.read(length)
-
-    def close(self) -> None:
-        self._stream.close()
-
-
 class StoreReader:
-    """Reads ``Ref``\\s back, keeping the ``_OPEN_FILES`` most recently used files open."""
+    """Reads ``Ref``\\s back (spill files under ``root``, or inline bytes), keeping the
+    ``_OPEN_FILES`` most recently used files open."""
 
-    def __init__(self, root: str | Path):
-        self._root = str(root)
-        self._open = _RemoteFile if is_url(self._root) else _LocalFile
-        self._files: OrderedDict[str, _LocalFile | _RemoteFile] = OrderedDict()
+    def __init__(self, root: str | Path | None):
+        self._root = None if root is None else Path(root)
+        self._fds: OrderedDict[str, int] = OrderedDict()
 
     def _read(self, ref: Ref) -> bytes:
+        if isinstance(ref, bytes):
+            return ref
+        if self._root is None:
+            raise ValueError(f"spill-file ref {ref} but this build keeps its data inline")
         name, offset, length = ref
-        file = self._files.get(name)
-        if file is None:
-            file = self._files[name] = self._open(join(self._root, name))
-            while len(self._files) > _OPEN_FILES:
-                self._files.popitem(last=False)[1].close()
-        self._files.move_to_end(name)
-        data = file.read(offset, length)
+        fd = self._fds.get(name)
+        if fd is None:
+            fd = self._fds[name] = os.open(self._root / name, os.O_RDONLY)
+            while len(self._fds) > _OPEN_FILES:
+                os.close(self._fds.popitem(last=False)[1])
+        self._fds.move_to_end(name)
+        data = os.pread(fd, length, offset)
         if len(data) != length:
             raise OSError(f"token store {name}: short read at {offset} ({len(data)} of {length} bytes)")
         return data
@@ -125,5 +120,5 @@ class StoreReader:
         return self._read(ref).decode("utf-8")
 
     def close(self) -> None:
-        while self._files:
-            self._files.popitem()[1].close()
+        while self._fds:
+            os.close(self._fds.popitem()[1])

@@ -116,7 +116,7 @@ class _TokenizeBatchDoFn(beam.DoFn):
     """Encodes a batch of documents with one ``encode_batch`` call and stores the ids; the
     tokenizer is loaded once per worker in ``setup``, a store file is written per bundle."""
 
-    def __init__(self, tokenizer_dir: str, text_buckets: frozenset[str], store_dir: str):
+    def __init__(self, tokenizer_dir: str, text_buckets: frozenset[str], store_dir: str | None):
         self._tokenizer_dir = tokenizer_dir
         self._text_buckets = text_buckets
         self._store_dir = store_dir
@@ -162,10 +162,10 @@ class _TokenizeBatchDoFn(beam.DoFn):
 class Tokenize(beam.PTransform):
     """PCollection[CuratedDoc] -> {"docs": TokenizedDoc, "skipped": (id, reason)}."""
 
-    def __init__(self, tokenizer_dir: str | Path, text_buckets: Iterable[str], store_dir: str | Path,
+    def __init__(self, tokenizer_dir: str | Path, text_buckets: Iterable[str], store_dir: str | None,
                  batch_size: int = 64):
         super().__init__()
-        self.fn = _TokenizeBatchDoFn(str(tokenizer_dir), frozenset(text_buckets), str(store_dir))
+        self.fn = _TokenizeBatchDoFn(str(tokenizer_dir), frozenset(text_buckets), store_dir)
         self.batch_size = batch_size
 
     def expand(self, docs: beam.PCollection) -> dict[str, beam.PCollection]:
