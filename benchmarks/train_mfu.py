@@ -6,7 +6,8 @@ On a GPU: the 1.3B preset at 4,096 and 32,768 tokens, bf16, flex_attention docum
 dense bf16 peak: 989 TFLOPS on an H100 SXM). Peer: Hugging Face ``LlamaForCausalLM`` of the same shape (plain
 causal SDPA, bf16 autocast, fused AdamW) on the same rows. torchtitan's published figures are printed for reference.
 
-Without a GPU: the ``tiny`` preset on CPU, tokens/s only (a CPU has no meaningful bf16 peak), with the same peer.
+Without a GPU: the ``tiny`` preset on CPU, tokens/s only (a CPU has no meaningful bf16 peak), with the same peer;
+both sides in fp32 there (our ``param_dtype: auto`` picks fp32 on CPU).
 
     python benchmarks/train_mfu.py [--steps N]
 """
@@ -48,7 +49,8 @@ def run_ours(corpus: Path, out: Path, preset_name: str, device: str, steps: int,
 
 def run_peer(corpus: Path, preset_name: str, device: torch.device, steps: int, tokens_per_step: int,
              activation_checkpointing: bool) -> list[float]:
-    """HF LlamaForCausalLM, same shape, same rows (read through our loader), bf16 autocast; tokens/s per step."""
+    """HF LlamaForCausalLM, same shape, same rows (read through our loader), the precision our trainer picks
+    (``param_dtype: auto``): bf16 autocast on GPU, fp32 on CPU; tokens/s per step."""
     from transformers import LlamaForCausalLM
 
     manifest = Manifest.load(corpus)
@@ -66,7 +68,7 @@ def run_peer(corpus: Path, preset_name: str, device: torch.device, steps: int, t
         batch = loader.next_step()
         started = time.perf_counter()
         for mb in batch.micro_batches:
-            with torch.autocast(device.type, dtype=torch.bfloat16):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 loss = hf(input_ids=mb.tokens.to(device), labels=mb.tokens.to(device)).loss
             loss.backward()
         torch.nn.utils.clip_grad_norm_(hf.parameters(), 1.0)

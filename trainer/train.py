@@ -86,7 +86,9 @@ class Trainer:
             "flex" if env.device.type == "cuda" else "sdpa")
         with torch.device("meta"):  # no full-size copy on any rank: shard first, then materialise the shard
             self.model = Transformer(self.model_config, self.backend)
-        parallelize(self.model, env.mesh, config.param_dtype, config.activation_checkpointing, config.compile)
+        self.param_dtype = config.param_dtype if config.param_dtype != "auto" else (
+            "bfloat16" if env.device.type == "cuda" else "float32")
+        parallelize(self.model, env.mesh, self.param_dtype, config.activation_checkpointing, config.compile)
         self.model.to_empty(device=env.device)
         self.model.init_weights(config.seed)
         self.peak_lr = config.optim.lr if config.optim.lr is not None else model_preset.lr
@@ -120,7 +122,8 @@ class Trainer:
         record = {"corpus": str(Path(self.args.corpus).resolve()), "preset": self.args.preset,
                   "model": asdict(self.model_config), "params": self.model_config.num_params(),
                   "train": to_dict(self.config), "world_size": self.env.world_size, "device": str(self.env.device),
-                  "attention_backend": self.backend, "peak_lr": self.peak_lr, "schedule": asdict(self.schedule),
+                  "attention_backend": self.backend, "param_dtype": self.param_dtype, "peak_lr": self.peak_lr,
+                  "schedule": asdict(self.schedule),
                   "stages": [asdict(p) | {"rope_base": self.config.rope_base(p.name), "tail_rows": p.tail_rows,
                                           "tokens_per_step": p.tokens_per_step} for p in self.plans]}
         text = json.dumps(record, indent=2, sort_keys=True)

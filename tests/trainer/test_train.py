@@ -145,6 +145,15 @@ def test_partial_and_corrupt_checkpoints_are_skipped_and_training_resumes_from_t
     assert trajectory(run) == trajectory(straight_run)
 
 
+def test_param_dtype_auto_is_float32_on_cpu_and_bfloat16_still_trains(corpus: Path, straight_run: Path, tmp_path: Path):
+    assert json.loads((straight_run / "run.json").read_text())["param_dtype"] == "float32"  # auto on CPU
+    run_trainer(corpus, tmp_path / "run", write_config(tmp_path / "train.yaml", param_dtype="bfloat16"), 2)
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["param_dtype"] == "bfloat16"
+    bf16, fp32 = metrics(tmp_path / "run"), metrics(straight_run)[:2]
+    for low, full in zip(bf16, fp32):  # the same steps in bf16 compute: close to fp32, not equal
+        assert low["loss"] == pytest.approx(full["loss"], rel=1e-2) and low["loss"] != full["loss"]
+
+
 def test_activation_checkpointing_recomputes_the_same_training_step(corpus: Path, straight_run: Path, tmp_path: Path):
     run_trainer(corpus, tmp_path / "run", write_config(tmp_path / "train.yaml", activation_checkpointing=True), 2)
     assert trajectory(tmp_path / "run") == trajectory(straight_run)[:2]
