@@ -2,7 +2,11 @@
 through the real Beam wiring."""
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from corpus.document import CODE_KIND, Document
 from tests.transforms.filter_harness import run_stage
@@ -26,6 +30,13 @@ def test_control_characters_are_removed_but_tabs_and_newlines_stay():
 def test_trailing_whitespace_is_stripped_per_line_and_indentation_kept():
     code = "def f():  \n    return 1\t\n\n    \nx = 2\u3000"
     assert normalize_text(code) == "def f():\n    return 1\n\n\nx = 2"
+
+
+@given(st.lists(st.tuples(st.text(st.characters(blacklist_categories=["Cs", "Cc", "Zl", "Zp"])),
+                          st.text(st.sampled_from(" \t\u00a0\u1680\u2000\u200a\u202f\u205f\u3000"))), max_size=6))
+def test_no_line_ends_in_any_unicode_whitespace(lines):
+    text = normalize_text("\n".join(body + trailing for body, trailing in lines))
+    assert not any(re.search(r"\s\Z", line) for line in text.split("\n"))  # re's \s: all Unicode whitespace
 
 
 def test_runs_of_more_than_two_blank_lines_collapse_to_two():
