@@ -1,15 +1,23 @@
 """``beam_pipeline.py build`` with curated input, tokenizer and output on an object store: Beam's
 in-process runner and the in-memory test filesystem (``memtest://``, tests/mixtures/memfs.py)
-stand in for Dataflow and GCS. Not tested here: a real object store (GCS, S3)."""
+stand in for Dataflow and GCS, and the graph is constructed (not run) with each scale-out runner's
+documented options. Not tested here: a real object store (GCS, S3) or cluster."""
 from __future__ import annotations
 
 import hashlib
 
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
 from corpus.manifest import MANIFEST_NAME, Manifest
 from corpus.shards import StageReader
 from corpus.storage import download
+from mixtures.build import BuildConfig, _ManifestWriter, build_pipeline, tokenizer_info
 from tests.mixtures import memfs
 from tests.mixtures.conftest import FIM_ALL_BUCKETS, build, write_curated
+from tests.test_runners import DATAFLOW, FLINK, PORTABLE_JOB_SERVER, SPARK
+from transforms.knowledge import UpsamplingConfig
 
 # One process: the pipeline's workers share the test filesystem's dict.
 IN_PROCESS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
@@ -43,3 +51,19 @@ def test_a_build_on_an_object_store_writes_the_local_builds_bytes_and_leaves_onl
         reader, expected = StageReader(copy, stage.name), StageReader(local_corpus, stage.name)
         assert len(reader) == stage.rows > 0
         assert (reader.tokens_batch(range(len(reader))) == expected.tokens_batch(range(len(expected)))).all()
+
+
+@pytest.mark.parametrize("options", [DATAFLOW, FLINK, SPARK, PORTABLE_JOB_SERVER],
+                         ids=["dataflow", "flink", "spark", "portable-job-server"])
+def test_the_build_graph_constructs_for_each_runner_with_everything_on_an_object_store(
+        options, tmp_path, memtest_root, tokenizer_dir, small_records):
+    curated = memfs.upload(write_curated(tmp_path / "curated", small_records), f"{memtest_root}/curated")
+    tokenizer = memfs.upload(tokenizer_dir, f"{memtest_root}/tokenizer")
+    corpus, config = f"{memtest_root}/corpus", BuildConfig()
+    pipeline = beam.Pipeline(options=PipelineOptions(options))
+    writer = _ManifestWriter(corpus, tokenizer_info(tokenizer), config, {}, {})
+    build_pipeline(pipeline, curated, tokenizer, corpus, None, config, UpsamplingConfig(), writer)
+    names = {t.unique_name for t in pipeline.to_runner_api().components.transforms.values()}  # what would be submitted
+    assert "WriteManifest" in names and any(name.startswith("Pack[") for name in names)
+    assert type(pipeline.runner).__name__ == options[0].split("=", 1)[1]
+    assert memfs.under(corpus) == {}  # constructing the graph writes nothing
