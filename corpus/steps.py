@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from corpus.config import load
+from corpus.tokenizer.training import DEFAULT_VOCAB_SIZE
 
 MARKER_DIR = ".steps"
 
@@ -50,7 +51,7 @@ class CurateStep:
 
 @dataclass
 class TokenizerStep:
-    vocab_size: int = 100_000
+    vocab_size: int = DEFAULT_VOCAB_SIZE  # the tokenizer CLI's default
 
 
 @dataclass

@@ -1,12 +1,14 @@
 """``beam_pipeline.py tokenizer``: train on a balanced sample of OUT/curated, save to OUT/tokenizer.
 
-Not a Beam pipeline: BPE training is one process over a sample (HF's trainer is multi-threaded);
-the sample is what keeps it bounded, not the corpus size.
+Not a Beam pipeline: BPE training runs on one machine over a sample (pre-tokenization on
+``--workers`` processes, HF's trainer multi-threaded); the sample is what keeps it bounded, not the
+corpus size.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from corpus.tokenizer.morphemes import BOUNDARY_PRESETS, DEFAULT_PRESET
@@ -26,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample-shards", type=int, default=None, metavar="N",
                         help="read only the first N shards per bucket (hash-partitioned: a uniform sample)")
     parser.add_argument("--min-frequency", type=int, default=DEFAULT_MIN_FREQUENCY)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="processes that pre-tokenize the sample (default: all cores, %(default)s here); "
+                             "the tokenizer does not depend on it")
     parser.add_argument("--morpheme-boundaries", choices=sorted(BOUNDARY_PRESETS), default=DEFAULT_PRESET,
                         help="which MeCab tag transitions cut Hangul runs (default %(default)s; see README)")
 
@@ -35,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
         sample = BalancedSample(Path(args.curated), chars_per_bucket=args.sample_chars,
                                 max_shards=args.sample_shards)
         settings = PretokenizerSettings(morpheme_boundaries=args.morpheme_boundaries)
-        tokenizer = train(sample.texts(), args.vocab_size, settings=settings, min_frequency=args.min_frequency)
+        tokenizer = train(sample.texts(), args.vocab_size, settings=settings, min_frequency=args.min_frequency,
+                          num_workers=args.workers)
     except ValueError as exc:  # no curated text, a vocabulary too small: the message names it
         raise SystemExit(f"tokenizer: {exc}") from exc
     tokenizer.metadata["training"] = {"sample": sample.report(), "vocab_size_requested": args.vocab_size,

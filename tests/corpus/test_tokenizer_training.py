@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from corpus.tokenizer import train
+from corpus.tokenizer import train, training
 from corpus.tokenizer.sample import BalancedSample
 from tests.conftest import read_sample
 
@@ -98,3 +98,11 @@ def test_cli_reports_a_missing_curated_directory_without_a_traceback(tmp_path):
     assert result.returncode == 1
     assert "tokenizer:" in result.stderr and "no curated text" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_pre_tokenizing_on_worker_processes_trains_the_same_tokenizer(tmp_path, monkeypatch):
+    monkeypatch.setattr(training, "_CHUNK_TEXTS", 7)  # many chunks in flight, returned out of order
+    texts = [record["text"] for name in ("ko", "code") for record in read_sample(name, 40)]
+    parallel = train(texts, 2000, num_workers=2).save(tmp_path / "parallel")
+    single = train(texts, 2000).save(tmp_path / "single")
+    assert (parallel / "tokenizer.json").read_bytes() == (single / "tokenizer.json").read_bytes()
