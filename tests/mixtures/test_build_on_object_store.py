@@ -10,7 +10,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from corpus.manifest import MANIFEST_NAME, Manifest
+from corpus.manifest import MANIFEST_NAME, Manifest, ManifestError
 from corpus.shards import StageReader
 from corpus.storage import download
 from mixtures.build import BuildConfig, _ManifestWriter, build_pipeline, tokenizer_info
@@ -51,6 +51,12 @@ def test_a_build_on_an_object_store_writes_the_local_builds_bytes_and_leaves_onl
         reader, expected = StageReader(copy, stage.name), StageReader(local_corpus, stage.name)
         assert len(reader) == stage.rows > 0
         assert (reader.tokens_batch(range(len(reader))) == expected.tokens_batch(range(len(expected)))).all()
+
+    Manifest.load(corpus).verify()  # on the object store itself
+    first = next(iter(shards))
+    memfs.OBJECTS[first] = memfs.OBJECTS[first][:-1] + b"\0"  # one byte changed
+    with pytest.raises(ManifestError, match="sha256 mismatch"):
+        Manifest.load(corpus).verify()
 
 
 @pytest.mark.parametrize("options", [DATAFLOW, FLINK, SPARK, PORTABLE_JOB_SERVER],
