@@ -15,8 +15,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import multiprocessing
 import re
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from transforms.record_files import RecordFileError, expand_globs, iter_records
 POSITIVE_LABEL = "__label__knowledge"
 NEGATIVE_LABEL = "__label__other"
 _SPLIT_BUCKETS = 10_000
+_PROJECT_ROOT = Path(__file__).resolve().parents[1]  # where ``python -m transforms.…`` resolves
 
 
 class KnowledgeModelError(ValueError):
@@ -44,11 +46,14 @@ class ClassifierTrainConfig:
     lower ``dim``/``bucket`` for small label sets (the demo does).
 
     Determinism: one training thread (fastText's Hogwild SGD is only reproducible
-    single-threaded), a fixed seed, and a freshly spawned process for every training run. The last
-    is needed with fasttext-numpy2-wheel 0.9.2: trained inside a long-lived process (after MeCab
-    and other models had run), the same examples gave different models, and at dim 16-64 sometimes
-    "Encountered NaN", so the result depended on what the process had done before; every training
-    in a fresh process gave the byte-identical model (tests/transforms/test_knowledge_model.py).
+    single-threaded), a fixed seed, and a clean interpreter for every training run
+    (``transforms.fasttext_train``). The last is needed with fasttext-numpy2-wheel 0.9.2: trained
+    inside a process that had imported or run other code, the same examples gave different models,
+    and at dim 16-64 sometimes "Encountered NaN", so the result depended on what the process had
+    done before. A spawned ``multiprocessing`` child was not enough: it imports the caller's modules,
+    and an unrelated import added to one of them turned the test fixture's training into NaN.
+    Training in the clean interpreter gives the byte-identical model every time
+    (tests/transforms/test_knowledge_model.py).
     ``holdout_fraction`` of the examples (chosen by a hash of the text, so duplicates fall on one
     side) are kept out of training for the printed precision/recall/AUC. Training is refused with
     fewer than ``min_examples_per_class`` positives or negatives: below that the held-out metrics
@@ -260,30 +265,17 @@ def _numbered_copies(lines: list[str]) -> list[tuple[int, str]]:
 
 
 def _train_in_fresh_process(train_file: Path, config: ClassifierTrainConfig, output: Path) -> None:
-    """Run fastText training in a spawned process (see ClassifierTrainConfig: determinism)."""
-    context = multiprocessing.get_context("spawn")
-    errors = context.Queue()
-    process = context.Process(target=_train_and_save, args=(str(train_file), config, str(output), errors))
-    process.start()
-    process.join()
-    error = errors.get() if not errors.empty() else ""
-    if process.exitcode != 0 or error:
-        raise KnowledgeModelError(f"fastText training failed ({error or f'exit code {process.exitcode}'}); "
+    """Run fastText training in a clean interpreter (``transforms.fasttext_train``; see
+    ClassifierTrainConfig: determinism)."""
+    args = {"input": str(Path(train_file).resolve()), "output": str(Path(output).resolve()), "dim": config.dim, "epoch": config.epoch,
+            "lr": config.lr, "wordNgrams": config.word_ngrams, "minCount": config.min_count,
+            "bucket": config.bucket, "seed": config.seed, "thread": 1, "loss": "softmax", "verbose": 0}
+    result = subprocess.run([sys.executable, "-m", "transforms.fasttext_train", json.dumps(args)],
+                            cwd=_PROJECT_ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        error = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit code {result.returncode}"
+        raise KnowledgeModelError(f"fastText training failed ({error}); "
                                   "lower knowledge.train.lr if it diverged (NaN)")
-
-
-def _train_and_save(train_file: str, config: ClassifierTrainConfig, output: str,
-                    errors: "multiprocessing.Queue") -> None:
-    import fasttext
-
-    try:
-        model = fasttext.train_supervised(
-            input=train_file, dim=config.dim, epoch=config.epoch, lr=config.lr,
-            wordNgrams=config.word_ngrams, minCount=config.min_count, bucket=config.bucket,
-            seed=config.seed, thread=1, loss="softmax", verbose=0)
-        model.save_model(output)
-    except RuntimeError as exc:  # fastText raises RuntimeError("Encountered NaN.") when SGD diverges
-        errors.put(str(exc))
 
 
 def _check_enough(lines: list[tuple[bool, bool]], config: ClassifierTrainConfig) -> None:

@@ -1,6 +1,7 @@
 """The knowledge classifier: training, held-out metrics, determinism, verified loading, the CLI."""
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 
@@ -139,3 +140,10 @@ def test_balancing_repeats_the_smaller_class_within_each_language():
                 (True, "en", "en+1"), (True, "en", "en+2"), (True, "de", "de+1")]
     lines = _balanced(training)
     assert sorted(lines) == sorted(["ko+1"] * 3 + [f"ko-{i}" for i in range(3)] + ["en+1", "en+2", "de+1"])
+
+
+def test_diverging_training_is_a_clear_error_naming_the_cause(tmp_path):
+    config = dataclasses.replace(TEST_TRAIN_CONFIG, lr=1.0e6)  # SGD overflows at once
+    with pytest.raises(KnowledgeModelError, match=r"fastText training failed \(Encountered NaN\.\); lower knowledge"):
+        train_classifier(separable_examples(60, seed=3), config, tmp_path / "model.bin")
+    assert not (tmp_path / "model.bin").exists()
