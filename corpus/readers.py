@@ -35,7 +35,7 @@ from apache_beam.metrics import Metrics
 
 from corpus.compression import STREAM_ERRORS, open_file
 from corpus.document import CODE, CODE_KIND, KOREAN, MULTILINGUAL, TEXT_KIND, Document, ReadError, Rejection
-from corpus.storage import is_url
+from corpus.storage import is_url, match
 
 ERRORS, SKIPPED, READ = "errors", "skipped", "read"
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".ndjson", ".ndjson.gz", ".ndjson.zst")
@@ -161,7 +161,7 @@ def _match(pattern: str) -> list[str]:
     if is_url(pattern):  # gs://, s3://...: object stores have no directories; "prefix/" is a tree
         if pattern.endswith("/"):
             return [pattern]
-        return sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)
+        return match(pattern)
     return sorted(glob.glob(pattern, recursive=True))
 
 
@@ -176,7 +176,7 @@ def _join(root: str, relpath: str) -> str:
 def _walk(root: str, rules: SkipRules, skips: Counter) -> Iterator[str]:
     """Relative paths of the tree's candidate files, sorted; name-based skips are counted."""
     if is_url(root):
-        names = sorted(m.path[len(root):] for r in FileSystems.match([root + "**"]) for m in r.metadata_list)
+        names = [path[len(root):] for path in match(root + "**")]
     else:
         names = []
         for dirpath, dirnames, filenames in os.walk(root):

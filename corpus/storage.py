@@ -71,11 +71,15 @@ def create(path: str | Path) -> BinaryIO:
     return open(path, "wb")
 
 
+def match(pattern: str) -> list[str]:
+    """The paths a Beam filesystem glob matches (``**`` crosses directories), sorted; [] for none."""
+    return sorted(m.path for r in _filesystems().match([pattern]) for m in r.metadata_list)
+
+
 def list_files(directory: str | Path) -> list[str]:
     """Every file under ``directory`` (at any depth), relative to it, sorted; none if it is absent."""
     if is_url(directory):
-        pattern = join(directory, "**")
-        return sorted(relative(m.path, directory) for r in _filesystems().match([pattern]) for m in r.metadata_list)
+        return [relative(path, directory) for path in match(join(directory, "**"))]
     root = Path(directory)
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 

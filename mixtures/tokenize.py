@@ -25,11 +25,10 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 import apache_beam as beam
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from corpus.document import BUCKETS
-from corpus.storage import download, is_url, join, open_read
+from corpus.storage import download, is_url, join, match, open_read
 from mixtures.records import TokenizedDoc
 from mixtures.token_store import StoreWriter
 
@@ -68,8 +67,7 @@ def load_tokenizer(directory: str | Path) -> Tokenizer:
 def curated_files(curated_dir: str | Path) -> list[str]:
     """Every curated Parquet file, in sorted order; an error if there are none."""
     if is_url(curated_dir):
-        pattern = join(curated_dir, "*/*.parquet")
-        files = sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)
+        files = match(join(curated_dir, "*/*.parquet"))
     else:
         files = sorted(str(p) for p in Path(curated_dir).glob("*/*.parquet"))
     if not files:

@@ -22,6 +22,8 @@ from typing import Any, Iterator
 
 from apache_beam.io.filesystems import FileSystems
 
+from corpus.storage import match
+
 FORMATS = ("auto", "jsonl", "json", "parquet", "tsv", "text")
 _COMPRESSION_SUFFIXES = (".gz", ".zst", ".bz2", ".deflate", ".xz")
 
@@ -34,7 +36,7 @@ def expand_globs(patterns: list[str]) -> list[str]:
     """Sorted, de-duplicated paths matching ``patterns``; a pattern matching nothing is an error."""
     paths: set[str] = set()
     for pattern in patterns:
-        matched = [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list]
+        matched = match(pattern)
         if not matched:
             raise RecordFileError(f"{pattern}: no file matches")
         paths.update(matched)
