@@ -225,7 +225,8 @@ def solve_mixture(histogram: dict[tuple[str, int, int], list[int]], total_tokens
             totals = groups.setdefault(group, [0, 0, 0])
             for i, value in enumerate((docs, cost, weighted)):
                 totals[i] += value
-            expected[group] = expected.get(group, 0.0) + (cap * cost if level is None else min(level * weighted, cap * cost))
+            share = cap * cost if level is None else min(level * weighted, cap * cost)
+            expected[group] = expected.get(group, 0.0) + share
         planned = _apportion(expected, targets[b])
         solution[b] = {
             "target": targets[b], "docs": sum(g[0] for g in groups.values()), "unique_tokens": costs[b],

@@ -155,6 +155,12 @@ def test_an_impossible_mixture_is_an_error_naming_the_bucket_and_the_setting(con
         bucket_targets({KOREAN: 1000, MULTILINGUAL: 5000, CODE: 3000}, total, config)
 
 
+def test_small_bucket_cap_builds_a_bucket_at_its_copy_cap_instead_of_failing():
+    config = BalanceConfig(max_epochs=8.0, max_doc_copies=3, small_bucket="cap")
+    targets = bucket_targets({KOREAN: 1000, MULTILINGUAL: 5000, CODE: 3000}, 9_900, config)
+    assert targets == {KOREAN: 3000, MULTILINGUAL: 3300, CODE: 3300}
+
+
 def test_a_positive_ratio_for_an_empty_bucket_is_an_error_naming_its_ratio():
     with pytest.raises(BalanceError, match=r"\['code'\] have no documents.*balance.ratios.code: 0"):
         bucket_targets({KOREAN: 1000, MULTILINGUAL: 5000, CODE: 0}, None, BalanceConfig())
