@@ -33,7 +33,7 @@ from transforms.knowledge import UpsamplingConfig, upsampling_weight
 WEIGHT_ONE = 1 << 16
 OTHER = -1  # the source group of documents no ``source_weights`` entry matches
 
-# FineWeb-2's re-hydration weights by MinHash cluster size (Penedo et al. 2025, "FineWeb2: One
+# FineWeb-2's re-hydration weights by MinHash cluster size (Penedo et al. 2025, arXiv:2506.20920, "FineWeb2: One
 # Pipeline to Scale Them All"; README of github.com/huggingface/fineweb-2, "Deduplication"):
 # no duplicate 1x; clusters of 2 or 3 documents N x; 4 -> 3x; 5..99 -> 5x; 100..999 -> 8x;
 # >= 1000 -> 1x ("the assumption here is that very large clusters are lower quality"). Keys are the
