@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
+from benchmarks.record import write_result  # noqa: E402
 from transforms.eval_ngrams import build_table, ngram_hashes, word_hashes, words_of  # noqa: E402
 
 
@@ -84,6 +85,20 @@ def main() -> int:
     print(f"contaminated training documents: ours {sum(map(bool, ours_windows)):,}, peer "
           f"{sum(map(bool, peer_windows)):,}; matched windows: ours {sum(ours_windows):,}, peer "
           f"{sum(peer_windows):,} ({'agree on every document' if agree else 'DISAGREE'})")
+    write_result(
+        "decontamination_lookup",
+        f"eval {n}-gram table (hashed numpy) vs a Python set of n-gram strings, same words: memory per n-gram, "
+        "build and lookup CPU seconds, hits per training document",
+        headline={"memory peer/ours": peer_bytes / ours_bytes, "build speed ours/peer": peer_build / ours_build,
+                  "lookup speed ours/peer": peer_lookup / ours_lookup, "same hits on every document": agree},
+        figures={"ngram": n, "eval_ngrams": count, "training_docs": len(train_words), "training_mb": train_mb,
+                 "shared_tokenization_cpu_s": tokenize_s,
+                 "bytes_per_ngram": {"ours": ours_bytes / count, "python_set": peer_bytes / len(peer)},
+                 "build_cpu_s": {"ours": ours_build, "python_set": peer_build},
+                 "lookup_cpu_s": {"ours": ours_lookup, "python_set": peer_lookup},
+                 "lookup_mb_per_cpu_s": {"ours": train_mb / ours_lookup, "python_set": train_mb / peer_lookup},
+                 "contaminated_docs": {"ours": sum(map(bool, ours_windows)), "python_set": sum(map(bool, peer_windows))},
+                 "matched_windows": {"ours": sum(ours_windows), "python_set": sum(peer_windows)}})
     return 0 if agree else 1
 
 

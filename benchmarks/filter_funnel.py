@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.record import write_result  # noqa: E402
 from corpus.document import CODE_KIND, TEXT_KIND, Document  # noqa: E402
 from transforms.config import CurateConfig  # noqa: E402
 from transforms.langid import LanguageIdFilter  # noqa: E402
@@ -42,6 +43,7 @@ def main() -> int:
         doc_filter.setup()
     lid_hits = {"windows": 0, "first line": 0}
     lid_total = 0
+    funnel = {}
     for name in ("ko", "multi", "code"):
         kind = CODE_KIND if name == "code" else TEXT_KIND
         reasons: collections.Counter[str] = collections.Counter()
@@ -60,10 +62,20 @@ def main() -> int:
                     reasons[f"{doc_filter.name}:{result}"] += 1
                     break
         kept = len(rows) - sum(reasons.values())
+        funnel[name] = {"docs": len(rows), "kept": kept, "kept_share": kept / len(rows),
+                        "rejected": dict(reasons.most_common())}
         print(f"{name:5s} docs {len(rows):5d}  kept {kept:5d} ({kept / len(rows):.1%})  "
               + ", ".join(f"{reason} {count}" for reason, count in reasons.most_common()))
     for sample, hits in lid_hits.items():
         print(f"LID accuracy vs given lang ({sample}): {hits}/{lid_total} = {hits / lid_total:.2%}")
+    write_result(
+        "filter_funnel",
+        "what the default per-document filters (langid -> length -> repetition -> quality) keep of each sample "
+        "file, and lid.176's accuracy against the records' given lang (scored windows vs the first line)",
+        headline={**{f"kept {name}": f["kept_share"] for name, f in funnel.items()},
+                  "LID accuracy": lid_hits["windows"] / lid_total},
+        figures={"funnel": funnel, "lid_accuracy": {s: h / lid_total for s, h in lid_hits.items()},
+                 "lid_documents": lid_total})
     return 0
 
 

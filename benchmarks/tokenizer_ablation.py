@@ -60,6 +60,7 @@ import regex  # noqa: E402
 import tokenizers  # noqa: E402
 from tokenizers import decoders, models, pre_tokenizers, trainers  # noqa: E402
 
+from benchmarks.record import write_result  # noqa: E402
 from corpus.tokenizer import SPECIAL_TOKENS, load, train  # noqa: E402
 from corpus.tokenizer.morphemes import BOUNDARY_PRESETS  # noqa: E402
 from corpus.tokenizer.metrics import count_straddling, min_tokens, morpheme_cuts, spans_from_lengths  # noqa: E402
@@ -148,7 +149,8 @@ def korean_token_floors(sample: list[str], held_out: dict[str, list[str]]) -> di
 
 
 def evaluate(vocab: int, sample: list[str], korean_sample: list[str], held_out: dict[str, list[str]],
-             workdir: Path, floors: dict[str, tuple[int, int, int]]) -> None:
+             workdir: Path, floors: dict[str, tuple[int, int, int]]) -> dict:
+    """Print and return the figures of one vocabulary size."""
     ours_dirs = {}
     for name, preset in OURS.items():
         trained = train(sample, vocab, settings=PretokenizerSettings(morpheme_boundaries=preset))
@@ -156,6 +158,8 @@ def evaluate(vocab: int, sample: list[str], korean_sample: list[str], held_out: 
     ours = {name: load(directory) for name, directory in ours_dirs.items()}
     peers = {"plain": train_peer(sample, vocab, byte_level=True), "char": train_peer(sample, vocab, byte_level=False)}
     names = [*ours, *peers]
+    out: dict = {"actual_vocab": {**{n: t.vocab_size for n, t in ours.items()},
+                                  **{n: t.get_vocab_size() for n, t in peers.items()}}}
     print(f"\n## vocab {vocab:,} (actual: "
           + ", ".join([f"{n} {t.vocab_size:,}" for n, t in ours.items()]
                       + [f"{n} {t.get_vocab_size():,}" for n, t in peers.items()]) + ")")
@@ -179,10 +183,14 @@ def evaluate(vocab: int, sample: list[str], korean_sample: list[str], held_out: 
     print("\nchars/token on held-out text (ratio to plain byte-level BPE)")
     print(f"{'bucket':<14}" + "".join(f"{n:>22}" for n in names) + "   char [UNK] share")
     unk = peers["char"].token_to_id("[UNK]")
+    out["chars_per_token"], out["ratio_to_plain"] = {}, {}
     for bucket, texts in held_out.items():
         chars = sum(map(len, texts))
         per_token = {n: chars / sum(map(len, ids[n][bucket])) for n in names}
         char_ids = [i for seq in ids["char"][bucket] for i in seq]
+        out["chars_per_token"][bucket] = per_token
+        out["ratio_to_plain"][bucket] = {n: per_token[n] / per_token["plain"] for n in names}
+        out.setdefault("char_unk_share", {})[bucket] = char_ids.count(unk) / len(char_ids)
         print(f"{bucket:<14}" + "".join(f"{per_token[n]:>13.3f} ({per_token[n] / per_token['plain']:.3f}x)"
                                         for n in names)
               + f"   {char_ids.count(unk) / len(char_ids):.2%}")
@@ -193,6 +201,12 @@ def evaluate(vocab: int, sample: list[str], korean_sample: list[str], held_out: 
                       [(n, t.decode, t.vocab_size) for n, t in ours.items()] + [("plain", peers["plain"].decode,
                                                                                    peers["plain"].get_vocab_size())]}
     print("\nvocabulary entries containing Hangul: " + ", ".join(f"{n} {c:,}" for n, c in hangul_entries.items()))
+    out["hangul_vocabulary_entries"] = hangul_entries
+    out["korean_best_ratio_to_plain"] = {
+        name: {"one_token_per_piece": korean_chars / pieces / plain_per_token,
+               "any_vocabulary": korean_chars / any_frequency / plain_per_token,
+               f"min_frequency_{DEFAULT_MIN_FREQUENCY}": korean_chars / trainer_frequency / plain_per_token}
+        for name, (pieces, any_frequency, trainer_frequency) in floors.items()}
     print("\nheld-out Korean: the best chars/token the pieces allow, whatever the vocabulary size "
           "(each piece >= 1 token; >= 2 if it can never be one token)")
     for name, (pieces, any_frequency, trainer_frequency) in floors.items():
@@ -210,6 +224,7 @@ def evaluate(vocab: int, sample: list[str], korean_sample: list[str], held_out: 
     for name in names:
         straddling = sum(count_straddling(s, c) for s, c in zip(spans[name], cuts))
         total = sum(map(len, spans[name]))
+        out.setdefault("korean_tokens_straddling_a_boundary", {})[name] = straddling / total
         print(f"  {name:<16}{straddling / total:7.2%} ({straddling:,} of {total:,} tokens)")
 
     stream = korean_sample + korean  # a fresh tokenizer on all Korean text: cold start included
@@ -246,6 +261,14 @@ def evaluate(vocab: int, sample: list[str], korean_sample: list[str], held_out: 
           f"(no BPE) {stream_size / mecab_cpu:.2f}")
     print(f"  encode_batch ({size * 8:.2f} MB, {workers} cores, wall): ours {size * 8 / ours_batch:.2f} MB/s, "
           f"plain (HF encode_batch) {size * 8 / plain_batch:.2f} MB/s   ours / plain {plain_batch / ours_batch:.2f}x")
+    out["encode_mb_per_cpu_s"] = {
+        "held_out_korean_mb": size, "ours_cold": size / cold, "ours_warm": size / warm_cpu,
+        "ours_all_cached": size / all_hit_cpu, "plain": size / plain_cpu, "unseen_piece_share": unseen,
+        "all_korean_mb": stream_size, "all_korean_ours_fresh": stream_size / fresh_cpu,
+        "all_korean_plain": stream_size / plain_stream_cpu, "all_korean_mecab_alone": stream_size / mecab_cpu}
+    out["encode_batch_mb_per_wall_s"] = {"cores": workers, "ours": size * 8 / ours_batch,
+                                         "plain": size * 8 / plain_batch}
+    return out
 
 
 def peer_spans(name: str, text: str, encoding) -> list[tuple[int, int]]:
@@ -266,8 +289,9 @@ def plain_korean_per_token(sample: list[str], vocab: int, korean: list[str]) -> 
     return korean_per_token(korean, lambda text: len(plain.encode(text, add_special_tokens=False).ids))
 
 
-def rule_ablation(vocab: int, sample: list[str], held_out: dict[str, list[str]]) -> None:
+def rule_ablation(vocab: int, sample: list[str], held_out: dict[str, list[str]]) -> dict[str, float]:
     """Korean chars/token (ratio to plain) with each row of the boundary table removed in turn."""
+    ratios = {}
     korean = held_out["korean"]
     plain_per_token = plain_korean_per_token(sample, vocab, korean)
     full = BOUNDARY_PRESETS["hyperclova"]
@@ -281,23 +305,29 @@ def rule_ablation(vocab: int, sample: list[str], held_out: dict[str, list[str]])
         tok = train(sample, vocab, settings=PretokenizerSettings(morpheme_boundaries=preset))
         per_token = korean_per_token(korean, lambda text: len(tok.encode(text)))
         print(f"  {label:<42}{per_token:6.3f} ({per_token / plain_per_token:.3f}x)")
+        ratios[label] = per_token / plain_per_token
+    return ratios
 
 
-def sample_size_trend(curated: Path, vocabs: list[int], held_out: dict[str, list[str]]) -> None:
+def sample_size_trend(curated: Path, vocabs: list[int], held_out: dict[str, list[str]]) -> list[dict]:
     """Korean chars/token (ratio to plain) as the per-bucket sample grows: does more data close
     the gap the cuts open?"""
+    rows = []
     korean = held_out["korean"]
     print("\n## sample size: held-out Korean chars/token, ratio to plain (same sample, same vocab)")
     for chars_per_bucket in SAMPLE_SIZES:
         sample = list(BalancedSample(curated, chars_per_bucket=chars_per_bucket).texts())
         for vocab in vocabs:
             plain_per_token = plain_korean_per_token(sample, vocab, korean)
-            ratios = []
+            ratios = {}
             for name, preset in OURS.items():
                 tok = train(sample, vocab, settings=PretokenizerSettings(morpheme_boundaries=preset))
-                ratios.append(f"{name} {korean_per_token(korean, lambda text: len(tok.encode(text))) / plain_per_token:.3f}x")
+                ratios[name] = korean_per_token(korean, lambda text: len(tok.encode(text))) / plain_per_token
             print(f"  {chars_per_bucket:>9,} chars/bucket  vocab {vocab:>6,}  plain {plain_per_token:.3f}  "
-                  + "  ".join(ratios))
+                  + "  ".join(f"{name} {ratio:.3f}x" for name, ratio in ratios.items()))
+            rows.append({"chars_per_bucket": chars_per_bucket, "vocab": vocab, "plain_chars_per_token": plain_per_token,
+                         **{f"{name}_ratio_to_plain": ratio for name, ratio in ratios.items()}})
+    return rows
 
 
 def main() -> int:
@@ -318,14 +348,36 @@ def main() -> int:
               + ", ".join(f"{b} {s.docs} docs {s.chars:,} chars" for b, s in balanced.buckets.items()))
         print("held-out: " + ", ".join(f"{b} {len(t)} docs {sum(map(len, t)):,} chars" for b, t in held_out.items()))
         if args.rule_ablation:
-            rule_ablation(args.rule_ablation, sample, held_out)
+            ratios = rule_ablation(args.rule_ablation, sample, held_out)
+            write_result("tokenizer_ablation_rules",
+                         f"held-out Korean chars/token, ratio to plain byte-level BPE, with each boundary-table "
+                         f"row removed in turn, vocab {args.rule_ablation:,}",
+                         headline={label: ratios[label] for label in ("hyperclova (all rows)", "none (regex only)")},
+                         figures={"vocab": args.rule_ablation, "ratio_to_plain": ratios})
             return 0
         if args.sample_sizes:
-            sample_size_trend(workdir / "curated", args.vocab, held_out)
+            rows = sample_size_trend(workdir / "curated", args.vocab, held_out)
+            write_result("tokenizer_ablation_sample_sizes",
+                         "held-out Korean chars/token, ratio to plain byte-level BPE, as the training sample grows",
+                         headline={}, figures={"rows": rows})
             return 0
         floors = korean_token_floors(sample, held_out)
+        per_vocab = {}
         for vocab in args.vocab:
-            evaluate(vocab, sample, sample[: balanced.buckets["korean"].docs], held_out, workdir, floors)
+            per_vocab[f"vocab_{vocab}"] = evaluate(vocab, sample, sample[: balanced.buckets["korean"].docs],
+                                                   held_out, workdir, floors)
+    largest = per_vocab[f"vocab_{max(args.vocab)}"]
+    write_result(
+        "tokenizer_ablation",
+        "ours (regex + MeCab cuts, byte-level BPE) vs plain byte-level BPE (GPT-2 regex) vs char-level BPE, same "
+        "sample and vocabulary, on held-out text; encode throughput against HF's",
+        headline={f"Korean chars/token vs plain at {max(args.vocab):,}": largest["ratio_to_plain"]["korean"]["ours"],
+                  "tokens straddling a morpheme boundary (ours)": largest["korean_tokens_straddling_a_boundary"]["ours"],
+                  "encode MB/CPU-s warm (ours)": largest["encode_mb_per_cpu_s"]["ours_warm"],
+                  "encode MB/CPU-s (plain)": largest["encode_mb_per_cpu_s"]["plain"]},
+        figures={"training_sample": {b: {"docs": s.docs, "chars": s.chars} for b, s in balanced.buckets.items()},
+                 "held_out": {b: {"docs": len(t), "chars": sum(map(len, t))} for b, t in held_out.items()},
+                 **per_vocab})
     return 0
 
 

@@ -45,14 +45,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -67,6 +64,8 @@ import tokenizers  # noqa: E402
 import torch  # noqa: E402
 from tokenizers import models, pre_tokenizers, trainers  # noqa: E402
 
+from benchmarks.make_docs import machine_line  # noqa: E402
+from benchmarks.record import write_result  # noqa: E402
 from benchmarks.tokenizer_ablation import GPT2_PATTERN, split_data, train_peer  # noqa: E402
 from corpus.tokenizer import SPECIAL_TOKENS, train  # noqa: E402
 from corpus.tokenizer.pretokenize import PretokenizerSettings  # noqa: E402
@@ -76,7 +75,6 @@ from corpus.tokenizer.training import DEFAULT_MIN_FREQUENCY  # noqa: E402
 from trainer.config import PRESETS  # noqa: E402
 from trainer.model import Layout, Transformer  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results" / "tokenizer_lm_ablation.json"
 DOCS = ROOT / "docs" / "tokenizer-ablation.md"
 TABLE_BEGIN, TABLE_END = "<!-- tokenizer_lm_ablation:begin -->", "<!-- tokenizer_lm_ablation:end -->"
 BUCKETS = ("korean", "multilingual", "code")
@@ -292,7 +290,9 @@ def spread(values: list[float]) -> dict:
     return {"mean": statistics.fmean(values), "min": min(values), "max": max(values), "values": values}
 
 
-def markdown_table(result: dict) -> str:
+def markdown_table(record: dict) -> str:
+    """The docs page's table, from the result file ``benchmarks.record`` wrote."""
+    result = record["figures"]
     names = list(result["tokenizers"])
     lines = ["| tokenizer | Korean chars/token | train tokens | " + " | ".join(f"{b} bpb" for b in BUCKETS)
              + " | all bpb |", "|---|---|---|" + "---|" * (len(BUCKETS) + 1)]
@@ -309,7 +309,7 @@ def markdown_table(result: dict) -> str:
         by_class = result["tokenizers"][name]["korean_by_class"]
         lines.append(f"| {name} | " + " | ".join(f"{by_class[c]['mean']:.4f}" for c in CLASSES if c in by_class) + " |")
     settings = result["settings"]
-    lines += ["", f"Run {result['date']} on {result['machine']}: `{result['command']}`; vocab {settings['vocab']:,}, "
+    lines += ["", f"Run {record['date']} on {machine_line(record['machine'])}: `{record['command']}`; vocab {settings['vocab']:,}, "
               f"preset {settings['preset']}, seq_len {settings['seq_len']}, {settings['batch_rows']} rows per step, "
               f"{settings['train_bytes_per_bucket']:,} training bytes per bucket, seeds {settings['seeds']}, "
               f"{result['wall_seconds']:.0f} s."]
@@ -368,23 +368,19 @@ def main() -> int:
             "bpb": {b: spread([r[b] for r in runs]) for b in (*BUCKETS, "all")},
             "korean_by_class": {c: spread([r["korean_by_class"][c] for r in runs]) for c in runs[0]["korean_by_class"]},
         }
-    result = {
-        "benchmark": "tokenizer_lm_ablation",
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
-                   f"{platform.python_version()}, torch {torch.__version__}, device {args.device}",
-        "command": "python benchmarks/tokenizer_lm_ablation.py " + " ".join(sys.argv[1:]),
-        "settings": {"vocab": args.vocab, "preset": args.preset, "seq_len": args.seq_len,
-                     "batch_rows": args.batch_rows, "seeds": args.seeds,
-                     "train_bytes_per_bucket": min(per_bucket.values())},
-        "korean_class_share": class_share,
-        "tokenizers": results,
-        "wall_seconds": time.perf_counter() - started,
-    }
-    table = markdown_table(result)
+    path = write_result(
+        "tokenizer_lm_ablation",
+        "the same tiny model trained on the same bytes with each tokenizer; held-out bits per byte per bucket "
+        "(mean over seeds) and by MeCab morpheme class",
+        headline={f"{name} bpb (all)": r["bpb"]["all"]["mean"] for name, r in results.items()},
+        figures={"settings": {"vocab": args.vocab, "preset": args.preset, "seq_len": args.seq_len,
+                              "batch_rows": args.batch_rows, "seeds": args.seeds,
+                              "train_bytes_per_bucket": min(per_bucket.values())},
+                 "korean_class_share": class_share, "tokenizers": results,
+                 "wall_seconds": time.perf_counter() - started},
+        machine_extra={"torch": torch.__version__, "device": args.device})
+    table = markdown_table(json.loads(path.read_text(encoding="utf-8")))
     print("\n" + table)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if args.write_docs:
         write_docs_table(table)
     return 0
