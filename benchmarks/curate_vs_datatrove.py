@@ -193,7 +193,7 @@ def main() -> int:
         print(f"ratio ours/datatrove (docs/s): {dt_seconds / ours_seconds:.2f}")
     write_result(
         "curate_vs_datatrove",
-        "LID -> length -> Gopher repetition on the sample's text documents: Beam DirectRunner (2 workers) vs "
+        compares="LID -> length -> Gopher repetition on the sample's text documents: Beam DirectRunner (2 workers) vs "
         "datatrove LocalPipelineExecutor (tasks=2, workers=2), same lid.176.ftz; best wall time of alternating rounds",
         headline={"ours/datatrove docs/s": dt_seconds / ours_seconds},
         figures={"documents": n_docs, "repeat": args.repeat, "rounds": args.rounds,

@@ -87,7 +87,7 @@ def main() -> int:
           f"{sum(peer_windows):,} ({'agree on every document' if agree else 'DISAGREE'})")
     write_result(
         "decontamination_lookup",
-        f"eval {n}-gram table (hashed numpy) vs a Python set of n-gram strings, same words: memory per n-gram, "
+        compares=f"eval {n}-gram table (hashed numpy) vs a Python set of n-gram strings, same words: memory per n-gram, "
         "build and lookup CPU seconds, hits per training document",
         headline={"memory peer/ours": peer_bytes / ours_bytes, "build speed ours/peer": peer_build / ours_build,
                   "lookup speed ours/peer": peer_lookup / ours_lookup, "same hits on every document": agree},

@@ -116,7 +116,7 @@ def main() -> int:
                   "to nothing (normalize:empty)")
     write_result(
         "exact_dedup_vs_datatrove",
-        "read -> normalize -> exact dedup -> Parquet: our Beam transforms (DirectRunner, 2 workers) vs datatrove's "
+        compares="read -> normalize -> exact dedup -> Parquet: our Beam transforms (DirectRunner, 2 workers) vs datatrove's "
         "exact-dedup stages + ParquetWriter (4 tasks, 2 workers), the sample's text documents repeated",
         headline={"ours/datatrove docs/s": dt_seconds / ours_seconds},
         figures={"documents": n_docs, "repeat": args.repeat,

@@ -70,7 +70,7 @@ def main() -> int:
         print(f"LID accuracy vs given lang ({sample}): {hits}/{lid_total} = {hits / lid_total:.2%}")
     write_result(
         "filter_funnel",
-        "what the default per-document filters (langid -> length -> repetition -> quality) keep of each sample "
+        compares="what the default per-document filters (langid -> length -> repetition -> quality) keep of each sample "
         "file, and lid.176's accuracy against the records' given lang (scored windows vs the first line)",
         headline={**{f"kept {name}": f["kept_share"] for name, f in funnel.items()},
                   "LID accuracy": lid_hits["windows"] / lid_total},

@@ -281,7 +281,7 @@ def main() -> int:
     ours_default = systems[results[0][0]]
     write_result(
         "minhash_accuracy",
-        "dedup.minhash vs exact Jaccard >= threshold on the sample plus generated near-duplicates; datatrove's "
+        compares="dedup.minhash vs exact Jaccard >= threshold on the sample plus generated near-duplicates; datatrove's "
         "MinHash (same bands x rows, n-grams, tokens) on the same corpus; throughput per CPU second",
         headline={"precision": ours_default["precision"], "recall": ours_default["recall"],
                   "datatrove precision": systems[results[2][0]]["precision"],

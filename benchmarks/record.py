@@ -63,12 +63,12 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"not JSON-serializable: {type(value).__name__}")
 
 
-def write_result(name: str, compares: str, headline: dict[str, Any], figures: dict[str, Any],
+def write_result(name: str, figures: dict[str, Any], *, compares: str = "", headline: dict[str, Any] | None = None,
                  machine_extra: dict[str, Any] | None = None, folder: Path = RESULTS) -> Path:
     """Write ``folder/<name>.json`` and return its path.
 
-    ``compares`` says in one line what is measured against what; ``headline`` holds the few
-    figures the summary table shows (label -> value); ``figures`` everything else, nested freely.
+    ``figures`` holds everything the benchmark measured, nested freely; ``compares`` says in one
+    line what is measured against what; ``headline`` the few figures the summary table shows.
     """
     record = {
         "benchmark": name,
@@ -76,7 +76,7 @@ def write_result(name: str, compares: str, headline: dict[str, Any], figures: di
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(**(machine_extra or {})),
         "command": command(),
-        "headline": headline,
+        "headline": headline or {},
         "figures": figures,
     }
     folder.mkdir(parents=True, exist_ok=True)

@@ -350,7 +350,7 @@ def main() -> int:
         if args.rule_ablation:
             ratios = rule_ablation(args.rule_ablation, sample, held_out)
             write_result("tokenizer_ablation_rules",
-                         f"held-out Korean chars/token, ratio to plain byte-level BPE, with each boundary-table "
+                         compares=f"held-out Korean chars/token, ratio to plain byte-level BPE, with each boundary-table "
                          f"row removed in turn, vocab {args.rule_ablation:,}",
                          headline={label: ratios[label] for label in ("hyperclova (all rows)", "none (regex only)")},
                          figures={"vocab": args.rule_ablation, "ratio_to_plain": ratios})
@@ -358,7 +358,7 @@ def main() -> int:
         if args.sample_sizes:
             rows = sample_size_trend(workdir / "curated", args.vocab, held_out)
             write_result("tokenizer_ablation_sample_sizes",
-                         "held-out Korean chars/token, ratio to plain byte-level BPE, as the training sample grows",
+                         compares="held-out Korean chars/token, ratio to plain byte-level BPE, as the training sample grows",
                          headline={}, figures={"rows": rows})
             return 0
         floors = korean_token_floors(sample, held_out)
@@ -369,7 +369,7 @@ def main() -> int:
     largest = per_vocab[f"vocab_{max(args.vocab)}"]
     write_result(
         "tokenizer_ablation",
-        "ours (regex + MeCab cuts, byte-level BPE) vs plain byte-level BPE (GPT-2 regex) vs char-level BPE, same "
+        compares="ours (regex + MeCab cuts, byte-level BPE) vs plain byte-level BPE (GPT-2 regex) vs char-level BPE, same "
         "sample and vocabulary, on held-out text; encode throughput against HF's",
         headline={f"Korean chars/token vs plain at {max(args.vocab):,}": largest["ratio_to_plain"]["korean"]["ours"],
                   "tokens straddling a morpheme boundary (ours)": largest["korean_tokens_straddling_a_boundary"]["ours"],

@@ -370,7 +370,7 @@ def main() -> int:
         }
     path = write_result(
         "tokenizer_lm_ablation",
-        "the same tiny model trained on the same bytes with each tokenizer; held-out bits per byte per bucket "
+        compares="the same tiny model trained on the same bytes with each tokenizer; held-out bits per byte per bucket "
         "(mean over seeds) and by MeCab morpheme class",
         headline={f"{name} bpb (all)": r["bpb"]["all"]["mean"] for name, r in results.items()},
         figures={"settings": {"vocab": args.vocab, "preset": args.preset, "seq_len": args.seq_len,

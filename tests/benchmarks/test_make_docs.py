@@ -5,7 +5,7 @@ from benchmarks.record import write_result
 
 
 def test_result_file_holds_date_machine_command_and_figures(tmp_path):
-    path = write_result("toy", "ours vs a peer", headline={"ratio": 1.5}, figures={"ours": {"docs_per_s": 12.0}},
+    path = write_result("toy", compares="ours vs a peer", headline={"ratio": 1.5}, figures={"ours": {"docs_per_s": 12.0}},
                         folder=tmp_path)
     record = json.loads(path.read_text(encoding="utf-8"))
     assert record["benchmark"] == "toy" and record["command"].startswith("python ")
