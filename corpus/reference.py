@@ -34,7 +34,7 @@ Arguments these commands do not know are passed to Beam's `PipelineOptions` unch
 | `--flink_master`, `--parallelism` | FlinkRunner |
 | `--spark_master_url` | SparkRunner |
 
-README "Scale-out runners" gives complete command lines.
+docs/scale-out.md gives complete command lines.
 """
 
 SECTIONS = [

@@ -33,7 +33,7 @@ MARKER_DIR = ".steps"
 
 @dataclass
 class KnowledgeTrainStep:
-    """Optional: train the knowledge classifier before curate (labelled by source, see README)."""
+    """Optional: train the knowledge classifier before curate (labelled by source, see docs/knowledge.md)."""
 
     enabled: bool = False
     input: list[str] = field(default_factory=list)

@@ -28,7 +28,7 @@ class LangIdConfig:
     0.65 is the ``language_threshold`` of datatrove's ``LanguageFilter`` with the ft176 backend,
     the value FineWeb used. FineWeb-2's tuned ``kor_Hang`` threshold (0.842) is calibrated for
     GlotLID, not lid.176, so it is not reused here. On the sample data (../shared/data) every
-    Korean document scores >= 0.99 and 1,325 of the 1,334 multilingual ones >= 0.65 (README, Filters).
+    Korean document scores >= 0.99 and 1,325 of the 1,334 multilingual ones >= 0.65 (docs/filters.md).
 
     Sampling: whitespace (newlines included: fastText's predict refuses them) is collapsed to
     single spaces; a document of at most ``sample_windows * window_chars`` characters is scored

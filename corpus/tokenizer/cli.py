@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="processes that pre-tokenize the sample (default: all cores, %(default)s here); "
                              "the tokenizer does not depend on it")
     parser.add_argument("--morpheme-boundaries", choices=sorted(BOUNDARY_PRESETS), default=DEFAULT_PRESET,
-                        help="which MeCab tag transitions cut Hangul runs (default %(default)s; see README)")
+                        help="which MeCab tag transitions cut Hangul runs (default %(default)s; see docs/tokenizer.md)")
 
 
 def run(args: argparse.Namespace) -> int:
