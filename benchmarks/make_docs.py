@@ -56,9 +56,20 @@ def fmt(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def is_scalar(value: Any) -> bool:
+    return not isinstance(value, (dict, list)) or (isinstance(value, list) and all(map(is_scalar, value)))
+
+
+def is_matrix(value: Any) -> bool:
+    """Two or more rows of plain figures ({system: {figure: value}}): one table, rows by columns."""
+    return (isinstance(value, dict) and len(value) >= 2 and all(isinstance(v, dict) and v for v in value.values())
+            and all(is_scalar(x) for v in value.values() for x in v.values()))
+
+
 def flatten(figures: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    """Nested figures as (dotted path, value) rows; lists of records stay whole (rendered as tables)."""
-    if isinstance(figures, dict):
+    """Nested figures as (dotted path, value) rows; lists of records and matrices stay whole
+    (rendered as tables)."""
+    if isinstance(figures, dict) and not (prefix and is_matrix(figures)):
         rows = []
         for key, value in figures.items():
             rows += flatten(value, f"{prefix}.{key}" if prefix else str(key))
@@ -107,13 +118,14 @@ def section(record: dict) -> list[str]:
               f"- machine: {machine_line(record.get('machine'))}", ""]
     plain, tables = [], []
     for path, value in flatten(figures_of(record)):
-        (tables if is_records(value) else plain).append((path, value))
+        (tables if is_records(value) or is_matrix(value) else plain).append((path, value))
     if plain:
         lines += ["| figure | value |", "|---|---|"]
         lines += [f"| {path} | {fmt(value)} |" for path, value in plain]
         lines.append("")
     for path, value in tables:
-        lines += [f"**{path}**", "", *records_table(value), ""]
+        rows = [{"": key, **row} for key, row in value.items()] if is_matrix(value) else value
+        lines += [f"**{path}**", "", *records_table(rows), ""]
     return lines
 
 

@@ -29,8 +29,8 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from corpus.placeholders import PII_TYPES  # noqa: E402
 from pii.eval_data import generate, score  # noqa: E402
-from pii.placeholders import PII_TYPES  # noqa: E402
 from pii.scrubber import Scrubber  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data"

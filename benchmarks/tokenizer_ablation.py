@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import json
 import os
 import sys
@@ -61,6 +60,7 @@ import tokenizers  # noqa: E402
 from tokenizers import decoders, models, pre_tokenizers, trainers  # noqa: E402
 
 from benchmarks.record import write_result  # noqa: E402
+from corpus.hashing import hash64  # noqa: E402
 from corpus.tokenizer import SPECIAL_TOKENS, load, train  # noqa: E402
 from corpus.tokenizer.morphemes import BOUNDARY_PRESETS  # noqa: E402
 from corpus.tokenizer.metrics import count_straddling, min_tokens, morpheme_cuts, spans_from_lengths  # noqa: E402
@@ -80,7 +80,7 @@ def split_data(folder: Path) -> dict[str, list[str]]:
     for name, bucket in SOURCES.items():
         with gzip.open(SHARED_DATA / f"{name}.jsonl.gz", "rt", encoding="utf-8") as fh:
             records = [json.loads(line) for line in fh]
-        is_held = [int(hashlib.blake2b(r["id"].encode(), digest_size=8).hexdigest(), 16) % 100 < HELD_OUT_PERCENT
+        is_held = [hash64(r["id"]) % 100 < HELD_OUT_PERCENT
                    for r in records]
         held_out[bucket] = [r["text"] for r, held in zip(records, is_held) if held]
         rows = [r for r, held in zip(records, is_held) if not held]

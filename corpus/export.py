@@ -56,6 +56,7 @@ import pyarrow.parquet as pq
 from corpus import storage
 from corpus.completion import write_marker
 from corpus.document import BUCKETS
+from corpus.hashing import sha256_file
 from corpus.manifest import MANIFEST_NAME, Manifest, ManifestError, StageManifest
 from corpus.shards import FIM_MODES, PAD_BUCKET, ShardRow, shard_schema
 from corpus.storage import DigestingWriter
@@ -120,21 +121,13 @@ def _verified_shard(root: str | Path, entry, seq_len: int) -> pa.ipc.RecordBatch
             data = source.read()
         digest, buffer = hashlib.sha256(data).hexdigest(), pa.BufferReader(data)
     else:
-        digest, buffer = _sha256_local(path), pa.memory_map(str(path), "r")
+        digest, buffer = sha256_file(path), pa.memory_map(str(path), "r")
     if digest != entry.sha256:
         raise ExportError(f"{path}: sha256 {digest[:12]}... does not match the manifest's {entry.sha256[:12]}...")
     reader = ipc.open_file(buffer)
     if reader.schema != shard_schema(seq_len):
         raise ExportError(f"{path}: not a shard of seq_len {seq_len}")
     return reader
-
-
-def _sha256_local(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def iter_shard_rows(reader: pa.ipc.RecordBatchFileReader, seq_len: int) -> Iterator[ShardRow]:

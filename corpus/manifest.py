@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from corpus.shards import ShardFile, sha256_file
+from corpus.hashing import sha256_file
 from corpus.storage import create_atomic, exists, is_url, join, list_files, open_read
 
 MANIFEST_NAME = "manifest.json"
@@ -42,6 +42,16 @@ class TokenizerInfo:
     vocab_size: int
     special_tokens: dict[str, int]
     files: dict[str, str] = field(default_factory=dict)  # every file of the directory -> sha256
+
+
+@dataclass(frozen=True)
+class ShardFile:
+    """What the manifest records about one written file (``path`` relative to the corpus dir)."""
+
+    path: str
+    sha256: str
+    rows: int
+    bytes: int
 
 
 @dataclass

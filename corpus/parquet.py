@@ -10,7 +10,6 @@ Every shard file is written, an empty one with zero rows.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Any, Iterable, Sequence
 
@@ -21,6 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from corpus.document import Document, ReadError, Rejection
+from corpus.hashing import hash64
 from corpus.storage import is_url
 
 # Meta keys the readers set that get their own column; any other meta key lands in ``meta``.
@@ -67,8 +67,7 @@ def error_row(error: ReadError) -> dict[str, Any]:
 
 
 def shard_of(key: str, num_shards: int) -> int:
-    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % num_shards
+    return hash64(key) % num_shards
 
 
 def shard_name(shard: int, num_shards: int) -> str:

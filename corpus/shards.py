@@ -32,16 +32,16 @@ on an object store. ``StageReader`` memory-maps, so it reads local copies only.
 from __future__ import annotations
 
 import bisect
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from corpus.storage import DigestingWriter, create_atomic, open_read, relative
+from corpus.manifest import Manifest, ShardFile
+from corpus.storage import DigestingWriter, create_atomic, relative
 
 FIM_NONE, FIM_PSM, FIM_SPM = 0, 1, 2
 FIM_MODES: dict[int, str] = {FIM_NONE: "none", FIM_PSM: "psm", FIM_SPM: "spm"}
@@ -85,26 +85,8 @@ class ShardRow:
     seg_fim: np.ndarray
 
 
-@dataclass(frozen=True)
-class ShardFile:
-    """What the manifest records about one written file (``path`` relative to the corpus dir)."""
-
-    path: str
-    sha256: str
-    rows: int
-    bytes: int
-
-
 class ShardError(ValueError):
     """A row or file violates the shard contract."""
-
-
-def sha256_file(path: str | Path, chunk_bytes: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with open_read(path) as fh:
-        while chunk := fh.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _batch(rows: Sequence[PackedRow], schema: pa.Schema, seq_len: int) -> pa.RecordBatch:
@@ -198,8 +180,6 @@ class StageReader:
     first read (one sequential pass over the stage); ``verify=False`` checks only row counts."""
 
     def __init__(self, corpus_dir: str | Path, stage: str, verify: bool = True):
-        from corpus.manifest import Manifest
-
         self.corpus_dir = Path(corpus_dir)
         manifest = Manifest.load(self.corpus_dir)
         info = manifest.stage(stage)

@@ -51,11 +51,11 @@ from apache_beam.metrics import Metrics
 
 from corpus.config import ConfigError
 from corpus.document import BUCKETS
+from corpus.upsampling import UpsamplingConfig
 from mixtures.fim import expected_cost
 from mixtures.keys import unit
 from mixtures.records import DocCopy, TokenizedDoc
 from mixtures.weights import OTHER, WEIGHT_ONE, ClusterWeights, DocWeigher, SourceWeight, validate_weights
-from transforms.knowledge import UpsamplingConfig
 
 NAMESPACE = "build.balance"
 COUNTS = "counts"

@@ -38,16 +38,16 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from corpus.config import ConfigError, from_dict, to_dict
 from corpus.document import BUCKETS
+from corpus.hashing import sha256_file
 from corpus.manifest import MANIFEST_NAME, Manifest, StageManifest, TokenizerInfo, file_digests
-from corpus.shards import sha256_file
 from corpus.storage import exists, is_url, join, open_read, remove, split
+from corpus.upsampling import UpsamplingConfig
 from mixtures.balance import Balance, BalanceConfig, DocCost, mixture_report
 from mixtures.fim import EOT, SPECIAL_TOKENS, ApplyFim, ContextFim, FimConfig
 from mixtures.pack import PackConfig, PackStage, sum_counts
 from mixtures.staging import AssignStages, StageConfig
 from mixtures.tokenize import ReadCurated, Tokenize, load_tokenizer
 from mixtures.weights import WEIGHT_ONE, cluster_table
-from transforms.knowledge import UpsamplingConfig
 
 _STAGE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 WORK_DIR = ".build-work"  # spill files of a local build (mixtures/token_store.py); deleted when it ends

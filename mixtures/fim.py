@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal
+from typing import Iterable, Literal
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.metrics import Metrics
 
+from corpus.counters import LazyCounters
 from corpus.document import BUCKET_IDS, BUCKETS, CODE
 from corpus.shards import FIM_MODES, FIM_NONE, FIM_PSM, FIM_SPM
 from corpus.tokenizer.specials import ENDOFTEXT as EOT
@@ -111,7 +111,7 @@ class _FimDoFn(beam.DoFn):
     def __init__(self, config: FimConfig, tokenizer_dir: str, store_dir: str | None, stage: str, seq_len: int, seed: int):
         self._config, self._tokenizer_dir, self._store_dir = config, tokenizer_dir, store_dir
         self._stage, self._seq_len, self._seed = stage, seq_len, seed
-        self._counters: dict[str, Any] = {}
+        self._counters = LazyCounters(NAMESPACE)
 
     def setup(self) -> None:
         self._tok = load_tokenizer(self._tokenizer_dir)
@@ -127,19 +127,13 @@ class _FimDoFn(beam.DoFn):
     def finish_bundle(self) -> None:
         self._writer.close()
 
-    def _count(self, name: str) -> None:
-        counter = self._counters.get(name)
-        if counter is None:
-            counter = self._counters[name] = Metrics.counter(NAMESPACE, name)
-        counter.inc()
-
     def process(self, copy: DocCopy) -> Iterable[PackUnit]:
         doc = copy.doc
         rate = self._config.rate.get(doc.bucket, 0.0)
         bucket_id = BUCKET_IDS[doc.bucket]
         key = hash64(self._seed, "order", self._stage, doc.id, copy.copy)
         if rate <= 0.0 or doc.text is None or self._config.level == "context":
-            self._count(FIM_MODES[FIM_NONE])
+            self._counters.inc(FIM_MODES[FIM_NONE])
             yield PackUnit(key, (Segment(doc.id, bucket_id, FIM_NONE, doc.tokens, doc.n_tokens),))
             return
         text = self._reader.text(doc.text)
@@ -155,7 +149,7 @@ class _FimDoFn(beam.DoFn):
                  copy: int, index: int) -> Segment:
         ident = (doc.id, copy, index)
         if unit(self._seed, "fim", *ident) >= rate:
-            self._count(FIM_MODES[FIM_NONE])
+            self._counters.inc(FIM_MODES[FIM_NONE])
             if whole:
                 return Segment(seg_id, bucket_id, FIM_NONE, doc.tokens, doc.n_tokens)
             mode, ids = FIM_NONE, self._tok.encode(text)
@@ -165,7 +159,7 @@ class _FimDoFn(beam.DoFn):
                                                unit(self._seed, "fim_split2", *ident))
             ids = arrange(mode, self._tok.encode(prefix), self._tok.encode(middle), self._tok.encode(suffix),
                           self._special)
-            self._count(FIM_MODES[mode])
+            self._counters.inc(FIM_MODES[mode])
         return Segment(seg_id, bucket_id, mode, self._writer.put_tokens(ids), len(ids))
 
 

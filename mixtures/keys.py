@@ -4,7 +4,7 @@ a purpose tag and the item's identity, never Python's salted ``hash`` or a state
 input and config therefore give the same corpus on any runner, worker count or bundle order."""
 from __future__ import annotations
 
-import hashlib
+from corpus.hashing import hash64 as corpus_hash64
 
 _SEP = "\x1f"  # unit separator: cannot appear in a decimal seed or purpose tag, so keys never collide by concatenation
 _TWO64 = float(1 << 64)
@@ -12,8 +12,7 @@ _TWO64 = float(1 << 64)
 
 def hash64(seed: int, purpose: str, *parts: object) -> int:
     """A 64-bit key for (seed, purpose, parts)."""
-    data = _SEP.join([str(seed), purpose, *map(str, parts)]).encode("utf-8")
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+    return corpus_hash64(_SEP.join([str(seed), purpose, *map(str, parts)]))
 
 
 def unit(seed: int, purpose: str, *parts: object) -> float:

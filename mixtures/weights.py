@@ -5,7 +5,7 @@ copies are proportional to it, up to ``balance.max_doc_copies``); how much of th
 is, is set by ``balance.ratios``. So a source weight of 2 gives that source's documents twice the
 copies of the bucket's other documents, and the bucket keeps its share.
 
-- **knowledge**: ``transforms.knowledge.upsampling_weight`` with the mapping curate recorded.
+- **knowledge**: ``corpus.upsampling.upsampling_weight`` with the mapping curate recorded.
 - **source** (``balance.source_weights``): the first entry whose ``bucket`` ("" = any) is the
   document's and whose regex ``pattern`` matches its ``source`` (``re.search``, as the knowledge
   priors match); no match = 1. The index of that entry is the document's *source group*, whose
@@ -27,8 +27,8 @@ from typing import Literal
 
 from corpus.config import ConfigError
 from corpus.document import BUCKETS
+from corpus.upsampling import UpsamplingConfig, upsampling_weight
 from mixtures.records import TokenizedDoc
-from transforms.knowledge import UpsamplingConfig, upsampling_weight
 
 WEIGHT_ONE = 1 << 16
 OTHER = -1  # the source group of documents no ``source_weights`` entry matches

@@ -5,8 +5,8 @@
     result.text      # '연락처 <|pii:phone|>'
     result.findings  # (Finding(type='phone', start=4, end=17, ...),)
 
-The scrubber (and Presidio behind it) is imported on first use, so ``pii.placeholders`` stays a
-light import for the tokenizer.
+The scrubber (and Presidio behind it) is imported on first use, so ``import pii`` stays light.
+The placeholders themselves are ``corpus.placeholders`` (the tokenizer reserves them too).
 """
 from __future__ import annotations
 

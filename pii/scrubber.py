@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from corpus.document import CODE
-from pii.placeholders import PII_TYPES, placeholder
+from corpus.placeholders import PII_TYPES, placeholder
 from pii.recognizers import international_phone, language_independent
 from pii.recognizers.base import ContextPatternRecognizer
 
@@ -173,5 +173,5 @@ def default_scrubber() -> Scrubber:
 
 
 def scrub(text: str, lang: str | None = None, bucket: str | None = None) -> ScrubResult:
-    """Scrub ``text`` with every PII type (see ``pii.placeholders.PII_TYPES``)."""
+    """Scrub ``text`` with every PII type (see ``corpus.placeholders.PII_TYPES``)."""
     return default_scrubber().scrub(text, lang, bucket)

@@ -21,7 +21,7 @@ from torch.distributed.checkpoint.state_dict import (
     get_model_state_dict, get_optimizer_state_dict, set_model_state_dict, set_optimizer_state_dict)
 from torch.distributed.checkpoint.stateful import Stateful
 
-from corpus.shards import sha256_file
+from corpus.hashing import sha256_file
 from trainer.config import with_rope_base
 from trainer.model import Transformer
 

@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from corpus.hashing import sha256_file
 from corpus.manifest import Manifest, ManifestError
-from corpus.shards import StageReader, sha256_file
+from corpus.shards import StageReader
 from trainer.model import IGNORE_INDEX, Layout
 from trainer.permutation import RowPermutation
 

@@ -22,8 +22,8 @@ import torch
 import torch.distributed.checkpoint as dcp
 from safetensors.torch import save_file
 
+from corpus.hashing import sha256_file
 from corpus.manifest import Manifest
-from corpus.shards import sha256_file
 from corpus.tokenizer.specials import ENDOFTEXT
 from trainer.checkpoint import latest_complete, read_complete, step_dir
 from trainer.config import ModelConfig

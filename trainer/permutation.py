@@ -8,9 +8,9 @@ every platform and NumPy version.
 """
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
+
+from corpus.hashing import blake2b
 
 _ROUNDS = 6
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -24,7 +24,7 @@ class RowPermutation:
         bits = max(2, (n - 1).bit_length())
         self._half_bits = (bits + 1) // 2
         self._half_mask = np.uint64((1 << self._half_bits) - 1)
-        digest = hashlib.blake2b(f"{seed}:{salt}".encode(), digest_size=8 * _ROUNDS).digest()
+        digest = blake2b(f"{seed}:{salt}", 8 * _ROUNDS)
         self._keys = [np.uint64(int.from_bytes(digest[8 * i: 8 * i + 8], "little")) for i in range(_ROUNDS)]
 
     def __call__(self, positions: np.ndarray) -> np.ndarray:

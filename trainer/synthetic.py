@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from corpus.hashing import sha256_file
 from corpus.manifest import Manifest, StageManifest, TokenizerInfo
-from corpus.shards import PackedRow, sha256_file, write_shard
+from corpus.shards import PackedRow, write_shard
 from corpus.tokenizer.specials import ENDOFTEXT
 
 EOS = 0

@@ -30,9 +30,9 @@ from typing import Iterable, Literal
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.metrics import Metrics
 
 from corpus.config import ConfigError
+from corpus.counters import LazyCounters
 from corpus.document import Document, Rejection
 from transforms.eval_ngrams import NgramTable, build_table, eval_item_words, ngram_hashes, word_hashes, words_of
 from transforms.record_files import (FORMATS, RecordFileError, expand_globs, field_values, iter_records,
@@ -199,34 +199,29 @@ class Hit:
 class _Decontaminate(beam.DoFn):
     def __init__(self, config: DecontaminationConfig):
         self.config = config
-        self._counters: dict[str, beam.metrics.metricbase.Counter] = {}
-
-    def _count(self, what: str) -> None:
-        if what not in self._counters:
-            self._counters[what] = Metrics.counter(NAME, what)
-        self._counters[what].inc()
+        self._counters = LazyCounters(NAME)
 
     def process(self, doc: Document, table_and_summary: tuple[NgramTable, dict]) -> Iterable:
-        self._count("in")
+        self._counters.inc("in")
         table, _ = table_and_summary
         try:
             outcome = self.decide(doc, table)
         except Exception as exc:  # a pathological document must not lose the run
-            self._count("rejected:exception")
+            self._counters.inc("rejected:exception")
             detail = f"{type(exc).__name__}: {exc}"[:500]
             yield beam.pvalue.TaggedOutput(REJECTED, Rejection(doc, f"{NAME}:exception", detail))
             return
         if outcome is None:
-            self._count("kept")
+            self._counters.inc("kept")
             yield doc
             return
         result, hit = outcome
         yield beam.pvalue.TaggedOutput(HITS, hit)
         if isinstance(result, Rejection):
-            self._count(f"rejected:{hit.eval_sets[0]}")
+            self._counters.inc(f"rejected:{hit.eval_sets[0]}")
             yield beam.pvalue.TaggedOutput(REJECTED, result)
         else:
-            self._count("cut")
+            self._counters.inc("cut")
             yield result
 
     def decide(self, doc: Document, table: NgramTable) -> tuple[Document | Rejection, Hit] | None:

@@ -18,13 +18,13 @@ expected: ~0.5 for 10 million eval n-grams against 10**12 training n-grams (a 1T
 from __future__ import annotations
 
 import functools
-import hashlib
 import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
 import regex
 
+from corpus.hashing import hash64
 from corpus.words import word_tokenizer
 from transforms.normalize import normalize_text
 
@@ -76,8 +76,7 @@ _WORD_HASHES_MAX = 1 << 20
 def _word_hash(word: str) -> int:
     if len(_WORD_HASHES) >= _WORD_HASHES_MAX:
         _WORD_HASHES.clear()
-    digest = hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest()
-    value = _WORD_HASHES[word] = int.from_bytes(digest, "little")
+    value = _WORD_HASHES[word] = hash64(word, "little")
     return value
 
 

@@ -14,7 +14,6 @@ survivor does not depend on arrival order, so the result is identical on every r
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -22,6 +21,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from corpus.document import Rejection
+from corpus.hashing import blake2b
 from transforms.stage import KEPT, REJECTED, STATS
 
 NAME = "dedup.exact"
@@ -34,7 +34,7 @@ class ExactDedupConfig:
 
 def text_key(text: str) -> bytes:
     """The dedup key of an (already normalized) text."""
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+    return blake2b(text, 16)
 
 
 def _survivor_per_id(element: tuple[bytes, Iterable[str]]) -> Iterable[tuple[str, str]]:

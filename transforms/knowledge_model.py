@@ -13,7 +13,6 @@ construction instead of silently wrong scores for a whole run.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import re
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Iterable
 
 from corpus.config import ConfigError
+from corpus.hashing import blake2b, hash64, sha256_file
 from corpus.words import word_tokenizer
 from transforms.record_files import RecordFileError, expand_globs, iter_records
 
@@ -204,8 +204,7 @@ class _LanguageDetector:
 
 def heldout_side(text: str, holdout_fraction: float) -> bool:
     """True if ``text`` belongs to the held-out split (stable across runs and machines)."""
-    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % _SPLIT_BUCKETS < holdout_fraction * _SPLIT_BUCKETS
+    return hash64(text) % _SPLIT_BUCKETS < holdout_fraction * _SPLIT_BUCKETS
 
 
 def train_classifier(examples: Iterable[LabelledExample], config: ClassifierTrainConfig,
@@ -225,7 +224,7 @@ def train_classifier(examples: Iterable[LabelledExample], config: ClassifierTrai
     # SGD sees the examples in a fixed order that interleaves the classes (input files are often
     # all-positive then all-negative) and spreads repeated copies; the order is a hash of the line
     # and its copy number, so it is the same on every run.
-    order = [(hashlib.blake2b(f"{copy}\x00{line}".encode("utf-8"), digest_size=8).digest(), line)
+    order = [(blake2b(f"{copy}\x00{line}"), line)
              for copy, line in _numbered_copies(train)]
     train = [line for _, line in sorted(order)]
     output = Path(output)
@@ -343,16 +342,8 @@ def sidecar_path(model_path: str | Path) -> Path:
     return Path(f"{model_path}.json")
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _write_sidecar(output: Path, config: ClassifierTrainConfig, metrics: HeldOutMetrics) -> None:
-    card = {"sha256": file_sha256(output), "positive_label": POSITIVE_LABEL,
+    card = {"sha256": sha256_file(output), "positive_label": POSITIVE_LABEL,
             "negative_label": NEGATIVE_LABEL, "train_config": dataclasses.asdict(config),
             "heldout_metrics": dataclasses.asdict(metrics)}
     sidecar_path(output).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -376,7 +367,7 @@ class KnowledgeClassifier:
         if not path.is_file():
             raise KnowledgeModelError(f"knowledge model {path}: no such file")
         card = read_sidecar(path)
-        actual = file_sha256(path)
+        actual = sha256_file(path)
         if actual != card.get("sha256"):
             raise KnowledgeModelError(
                 f"knowledge model {path}: sha256 {actual[:12]}… does not match its sidecar "

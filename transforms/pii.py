@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
 from corpus.config import ConfigError
+from corpus.counters import LazyCounters
 from corpus.document import Document, Rejection
-from pii.placeholders import PII_TYPES
+from corpus.placeholders import PII_TYPES
 from transforms.stage import KEPT, REJECTED, STATS
 
 NAME = "pii"
@@ -30,7 +30,7 @@ _COUNTS = "counts"
 
 @dataclass
 class PiiConfig:
-    """Which PII types are scrubbed: all of ``pii.placeholders.PII_TYPES`` by default (PII
+    """Which PII types are scrubbed: all of ``corpus.placeholders.PII_TYPES`` by default (PII
     removal is a step of the HyperCLOVA X data pipeline; leaving a type in is an explicit choice)."""
 
     enabled: bool = True
@@ -45,7 +45,7 @@ class PiiConfig:
 class _ScrubDoFn(beam.DoFn):
     def __init__(self, types: list[str]):
         self._types = types
-        self._counters: dict[str, beam.metrics.metricbase.Counter] = {}
+        self._counters = LazyCounters(NAME)
 
     def setup(self) -> None:
         # Imported here: Presidio pulls in spaCy (seconds of import), which loading the curate
@@ -54,26 +54,20 @@ class _ScrubDoFn(beam.DoFn):
 
         self._scrubber = Scrubber(self._types)
 
-    def _count(self, what: str, n: int = 1) -> None:
-        counter = self._counters.get(what)
-        if counter is None:
-            counter = self._counters[what] = Metrics.counter(NAME, what)
-        counter.inc(n)
-
     def process(self, doc: Document) -> Iterable:
-        self._count("docs")
+        self._counters.inc("docs")
         try:
             result = self._scrubber.scrub(doc.text, doc.lang or None, doc.bucket or None)
         except Exception as exc:  # a rejected document is accounted for; a crash loses the run
-            self._count("rejected:exception")
+            self._counters.inc("rejected:exception")
             yield beam.pvalue.TaggedOutput(
                 REJECTED, Rejection(doc, f"{NAME}:exception", f"{type(exc).__name__}: {exc}"[:500]))
             return
         counts = result.counts()
         for pii_type, n in counts.items():
-            self._count(f"found:{pii_type}", n)
+            self._counters.inc(f"found:{pii_type}", n)
         if counts:
-            self._count("docs_with_pii")
+            self._counters.inc("docs_with_pii")
         yield beam.pvalue.TaggedOutput(_COUNTS, (doc.bucket, counts))
         yield dataclasses.replace(doc, text=result.text, pii=len(result.findings))
 

@@ -15,7 +15,6 @@ similarity on identical sets.
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ import numpy as np
 import regex
 
 from corpus.document import CODE, KOREAN
+from corpus.hashing import hash64
 from corpus.words import word_tokenizer
 
 _PUNCTUATION = regex.compile(r"[\p{P}\p{S}]+")
@@ -64,7 +64,7 @@ def tokens(text: str, bucket: str, lang: str) -> list[str]:
 def _token_hash(token: str) -> int:
     """64-bit hash of one token. Word frequencies are Zipfian, so the cache answers most calls
     and a document costs one dict lookup per token instead of one SHA-1 per shingle."""
-    return int.from_bytes(hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest(), "little")
+    return hash64(token, "little")
 
 
 def _mix64(h: np.ndarray) -> np.ndarray:

@@ -18,8 +18,8 @@ import abc
 from typing import Iterable
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
+from corpus.counters import LazyCounters
 from corpus.document import Document, Rejection
 
 KEPT, REJECTED, STATS = "kept", "rejected", "stats"
@@ -68,33 +68,27 @@ class MeasuredFilter(DocumentFilter):
 class _FilterDoFn(beam.DoFn):
     def __init__(self, doc_filter: DocumentFilter):
         self._filter = doc_filter
-        self._counters: dict[str, beam.metrics.metricbase.Counter] = {}
+        self._counters = LazyCounters(doc_filter.name)
 
     def setup(self) -> None:
         self._filter.setup()
 
-    def _count(self, what: str) -> None:
-        counter = self._counters.get(what)
-        if counter is None:
-            counter = self._counters[what] = Metrics.counter(self._filter.name, what)
-        counter.inc()
-
     def process(self, doc: Document) -> Iterable:
-        self._count("in")
+        self._counters.inc("in")
         name = self._filter.name
         try:
             result = self._filter.apply(doc)
         except Exception as exc:  # a bug or a pathological document must not lose the run
-            self._count("rejected:exception")
+            self._counters.inc("rejected:exception")
             yield beam.pvalue.TaggedOutput(
                 REJECTED, Rejection(doc, f"{name}:exception", f"{type(exc).__name__}: {exc}"[:500])
             )
             return
         if isinstance(result, Document):
-            self._count("kept")
+            self._counters.inc("kept")
             yield result
         else:
-            self._count(f"rejected:{result}")
+            self._counters.inc(f"rejected:{result}")
             yield beam.pvalue.TaggedOutput(
                 REJECTED, Rejection(doc, f"{name}:{result}", self._filter.detail(doc, result))
             )

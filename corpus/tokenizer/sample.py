@@ -15,7 +15,6 @@ a uniform sample of the bucket and the two passes read that much less.
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from corpus.document import BUCKETS
+from corpus.hashing import hash64
 
 # Characters per bucket in the production sample: ~1 GB of text over three buckets, the order of
 # magnitude byte-level BPE vocabularies of ~100k are trained on (vocabulary statistics saturate
@@ -107,5 +107,4 @@ def _rows(files: list[Path]) -> Iterator[tuple[str, str]]:
 
 
 def _bin(doc_id: str) -> int:
-    digest = hashlib.blake2b(doc_id.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") >> (64 - _BIN_BITS)
+    return hash64(doc_id) >> (64 - _BIN_BITS)

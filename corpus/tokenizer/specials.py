@@ -7,7 +7,7 @@ ids 1-4, and so on; the byte alphabet and BPE merges follow from ``NUM_SPECIAL_T
     0  <|endoftext|>     document separator used by packing
     1  <|fim_prefix|>    2 <|fim_middle|>   3 <|fim_suffix|>   4 <|fim_pad|>
     5  <|user|>          6 <|assistant|>    7 <|endofturn|>
-    8… <|pii:TYPE|>      one per ``pii.placeholders.PLACEHOLDERS`` entry, in that order
+    8… <|pii:TYPE|>      one per ``corpus.placeholders.PLACEHOLDERS`` entry, in that order
     …63 <|reserved_N|>   spare ids for tokens a later stage needs without retraining
 
 They are never produced from plain text: ``encode`` treats a literal ``<|endoftext|>`` in a
@@ -16,7 +16,8 @@ web page cannot inject a document boundary or a FIM sentinel.
 """
 from __future__ import annotations
 
-from pii.placeholders import PLACEHOLDERS
+from corpus.placeholders import PLACEHOLDERS
+
 
 ENDOFTEXT = "<|endoftext|>"
 FIM_PREFIX = "<|fim_prefix|>"

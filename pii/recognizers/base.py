@@ -43,7 +43,7 @@ class Rule(Pattern):
 
 
 class ContextPatternRecognizer(PatternRecognizer):
-    """Subclasses set ``PII_TYPE`` (a name from ``pii.placeholders.PII_TYPES``), ``RULES``,
+    """Subclasses set ``PII_TYPE`` (a name from ``corpus.placeholders.PII_TYPES``), ``RULES``,
     ``CONTEXT`` and optionally ``NEGATIVE_CONTEXT``, and may override Presidio's
     ``validate_result`` / ``invalidate_result`` and ``needs_context``. ``TRIGGER`` is a cheap
     stdlib-``re`` regex that any text containing a match must contain; the scrubber runs the

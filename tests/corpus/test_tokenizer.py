@@ -15,10 +15,10 @@ from tokenizers import pre_tokenizers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from corpus.placeholders import PLACEHOLDERS
 from corpus.tokenizer import SPECIAL_TOKENS, Tokenizer, load, train
 from corpus.tokenizer.metrics import count_straddling, spans_from_lengths
 from corpus.tokenizer.specials import NUM_SPECIAL_TOKENS
-from pii.placeholders import PLACEHOLDERS
 from tests.conftest import read_sample
 
 VOCAB = 2000

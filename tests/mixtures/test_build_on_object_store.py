@@ -13,11 +13,11 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from corpus.manifest import MANIFEST_NAME, Manifest, ManifestError
 from corpus.shards import StageReader
 from corpus.storage import download
+from corpus.upsampling import UpsamplingConfig
 from mixtures.build import BuildConfig, _ManifestWriter, build_pipeline, tokenizer_info
 from tests.mixtures import memfs
 from tests.mixtures.conftest import FIM_ALL_BUCKETS, build, write_curated
 from tests.test_runners import DATAFLOW, FLINK, PORTABLE_JOB_SERVER, SPARK
-from transforms.knowledge import UpsamplingConfig
 
 # One process: the pipeline's workers share the test filesystem's dict.
 IN_PROCESS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")

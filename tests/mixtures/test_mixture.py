@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 from corpus.config import ConfigError, from_dict
 from corpus.document import BUCKET_IDS, BUCKETS, CODE, KOREAN, MULTILINGUAL
 from corpus.shards import StageReader
+from corpus.upsampling import UpsamplingConfig
 from mixtures.balance import BalanceConfig, BalanceError, bucket_targets, copies_on_grid, water_level
 from mixtures.build import BuildConfig
 from mixtures.fim import EOT
 from mixtures.records import TokenizedDoc
 from mixtures.weights import WEIGHT_ONE, DocWeigher, SourceWeight
 from tests.mixtures.conftest import SMALL_STAGES, build, copies_in_shards, write_curated
-from transforms.knowledge import UpsamplingConfig
 
 RATIOS = {KOREAN: 40, MULTILINGUAL: 30, CODE: 30}
 KOREAN_EPOCHS = 2.0  # the per-bucket limit; Korean is the smallest bucket, so it sets the total

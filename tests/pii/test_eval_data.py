@@ -2,8 +2,8 @@
 targets on it (recall >= 0.99, precision >= 0.98 for every type)."""
 from __future__ import annotations
 
+from corpus.placeholders import PII_TYPES
 from pii.eval_data import LabelledDoc, Span, generate, score
-from pii.placeholders import PII_TYPES
 from pii.scrubber import Scrubber
 
 

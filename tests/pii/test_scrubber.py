@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pii
+from corpus.placeholders import PLACEHOLDERS, placeholder
 from pii.eval_data import CODE_DECOYS, DECOYS_EN, DECOYS_KO, generate
-from pii.placeholders import PLACEHOLDERS, placeholder
 from pii.recognizers import network
 from pii.scrubber import Finding, Scrubber, resolve_overlaps
 

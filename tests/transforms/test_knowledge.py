@@ -11,11 +11,12 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from corpus.config import ConfigError, from_dict
 from corpus.document import CODE, CODE_KIND, KOREAN, MULTILINGUAL, Document
+from corpus.upsampling import UpsamplingConfig, upsampling_weight
 from tests.conftest import read_sample
 from tests.transforms.knowledge_fixtures import train_fixture_model
 from transforms.knowledge import (CodeHeuristics, CodeHeuristicsConfig, KnowledgeConfig, KnowledgeScorer,
-                                  KnowledgeStage, KnowledgeStatsFn, SourcePrior, UpsamplingConfig,
-                                  comment_fraction, upsampling_weight)
+                                  KnowledgeStage, KnowledgeStatsFn, SourcePrior,
+                                  comment_fraction)
 from transforms.knowledge_model import KnowledgeModelError, sidecar_path
 
 REFERENCE_KO = "헌법은 국민의 권리를 정한다. 광합성은 에너지를 만드는 원리이다. 조약의 역사는 세기를 넘는다."

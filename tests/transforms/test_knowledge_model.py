@@ -8,10 +8,10 @@ import json
 import pytest
 
 import beam_pipeline
+from corpus.hashing import sha256_file
 from tests.transforms.knowledge_fixtures import TEST_TRAIN_CONFIG, separable_examples, train_fixture_model
 from transforms.knowledge_model import (ExampleFiles, KnowledgeClassifier, KnowledgeModelError, WeakLabelConfig,
-                                        collect_examples, feature_text, file_sha256, roc_auc, sidecar_path,
-                                        train_classifier)
+                                        collect_examples, feature_text, roc_auc, sidecar_path, train_classifier)
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +40,13 @@ def test_training_reports_heldout_metrics_of_a_separable_task(tmp_path):
     assert metrics.train_positive + metrics.heldout_positive == 80
     assert metrics.auc == 1.0 and metrics.precision == 1.0 and metrics.recall == 1.0
     card = json.loads(sidecar_path(tmp_path / "m.bin").read_text())
-    assert card["sha256"] == file_sha256(tmp_path / "m.bin")
+    assert card["sha256"] == sha256_file(tmp_path / "m.bin")
     assert card["heldout_metrics"]["auc"] == 1.0
 
 
 def test_training_twice_gives_a_byte_identical_model(tmp_path, model_path):
     again = train_fixture_model(tmp_path)
-    assert file_sha256(again) == file_sha256(model_path)
+    assert sha256_file(again) == sha256_file(model_path)
 
 
 def test_too_few_examples_are_refused_with_the_config_key(tmp_path):
@@ -122,7 +122,7 @@ def test_knowledge_train_cli_trains_from_positive_and_negative_files(tmp_path, c
                                "--output", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "precision 1.000 recall 1.000 AUC 1.000" in printed
-    assert KnowledgeClassifier.load(out).sha256 == file_sha256(out)
+    assert KnowledgeClassifier.load(out).sha256 == sha256_file(out)
 
 
 def test_knowledge_train_cli_refuses_too_few_examples_without_a_traceback(tmp_path):
