@@ -36,7 +36,7 @@ import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable, Sequence
+from typing import BinaryIO, Callable, Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -217,7 +217,10 @@ class StageReader:
     ``verify=True`` checks every file's sha256 and row count against ``manifest.json`` before the
     first read (one sequential pass over the stage); ``verify=False`` checks only row counts."""
 
-    def __init__(self, corpus_dir: str | Path, stage: str, verify: bool = True):
+    def __init__(self, corpus_dir: str | Path, stage: str, verify: bool = True,
+                 fetch: Callable[[str], Path] | None = None):
+        """``fetch`` maps a file's manifest path to a local path it makes present first (the trainer's
+        cache of an object-store corpus, ``trainer/corpus_cache.py``); default ``corpus_dir / path``."""
         from corpus.manifest import Manifest
 
         self.corpus_dir = Path(corpus_dir)
@@ -227,7 +230,8 @@ class StageReader:
             manifest.verify(stages=[stage])
         self.stage = stage
         self.seq_len: int = info.seq_len
-        self._paths = [self.corpus_dir / f.path for f in info.files]
+        self._names = [f.path for f in info.files]
+        self._fetch = fetch or (lambda name: self.corpus_dir / name)
         self._starts: list[int] = []
         total = 0
         for f in info.files:
@@ -246,9 +250,10 @@ class StageReader:
         f = bisect.bisect_right(self._starts, index) - 1
         mapped = self._files.get(f)
         if mapped is None:
-            mapped = _MappedFile(self._paths[f], self.seq_len)
+            path = self._fetch(self._names[f])
+            mapped = _MappedFile(path, self.seq_len)
             if mapped.rows != self._expected_rows[f]:
-                raise ShardError(f"{self._paths[f]}: {mapped.rows} rows, manifest says {self._expected_rows[f]}")
+                raise ShardError(f"{path}: {mapped.rows} rows, manifest says {self._expected_rows[f]}")
             self._files[f] = mapped
         return mapped, index - self._starts[f]
 
