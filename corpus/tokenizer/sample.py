@@ -158,7 +158,7 @@ class BalancedSample:
                     texts = batch.column("text")
                     lengths = pc.fill_null(pc.utf8_length(texts), 0)
                     stats.available_chars += pc.sum(lengths).as_py() or 0
-                    stats.available_docs += len(texts) - pc.sum(pc.equal(lengths, 0)).as_py()
+                    stats.available_docs += len(texts) - (pc.sum(pc.equal(lengths, 0)).as_py() or 0)
                     for row, (doc_id, chars) in enumerate(zip(batch.column("id").to_pylist(), lengths.to_pylist())):
                         if chars and reservoir.admits(rank := _rank(seeded, doc_id)):
                             reservoir.add(rank, texts[row].as_py())

@@ -67,6 +67,9 @@ def test_sample_does_not_depend_on_how_the_bucket_is_sharded(tmp_path, records):
 
 def test_sample_overshoots_the_budget_by_less_than_one_document(tmp_path, records):
     curated = _write(tmp_path / "c", records, 3)
+    empty = pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())})
+    pq.write_table(empty, curated / "korean" / "part-empty.parquet")  # a shard with no rows
+    pq.write_table(pa.table({"id": ["null", "blank"], "text": [None, ""]}), curated / "code" / "part-blank.parquet")
     texts, report = _texts(curated)
     budget = report["budget_chars_per_bucket"]
     assert budget == report["buckets"]["korean"]["available_chars"]  # the smallest bucket, all of it
