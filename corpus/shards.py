@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Sequence
@@ -42,10 +41,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from corpus.storage import create_atomic, open_read, relative
+from corpus.storage import DigestingWriter, create_atomic, open_read, relative
 
 FIM_NONE, FIM_PSM, FIM_SPM = 0, 1, 2
 FIM_MODES: dict[int, str] = {FIM_NONE: "none", FIM_PSM: "psm", FIM_SPM: "spm"}
+# seg_buckets value of a row's padding tail (filled with <|fim_pad|>, masked from the loss).
+PAD_BUCKET = 255
 
 # Rows per Arrow record batch: small enough that a writer holds little, large enough that
 # per-batch metadata stays negligible. Readers never depend on it.
@@ -106,27 +107,6 @@ def sha256_file(path: str | Path, chunk_bytes: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-class _DigestingSink(io.RawIOBase):
-    """Passes writes on to ``raw`` and hashes them: a written file's sha256 and size without reading
-    it back (from an object store, that would be a second download)."""
-
-    def __init__(self, raw: BinaryIO):
-        super().__init__()
-        self._raw = raw
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data) -> int:
-        self._raw.write(data)
-        self.digest.update(data)
-        n = memoryview(data).nbytes
-        self.size += n
-        return n
-
-
 def _batch(rows: Sequence[PackedRow], schema: pa.Schema, seq_len: int) -> pa.RecordBatch:
     for row in rows:
         if row.tokens.shape != (seq_len,):
@@ -154,7 +134,7 @@ def write_shard(path: str | Path, rows: Iterable[PackedRow], seq_len: int, relat
     schema = shard_schema(seq_len)
     count = 0
     with create_atomic(path) as raw:
-        sink = _DigestingSink(raw)
+        sink = DigestingWriter(raw)
         with ipc.new_file(sink, schema) as writer:
             pending: list[PackedRow] = []
             for row in rows:
