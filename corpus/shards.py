@@ -25,7 +25,7 @@ Rows are addressed by a global index: the stage's files in manifest order, rows 
 Files are opened with ``pyarrow.memory_map`` + ``ipc.open_file`` on first use, so random access
 touches only the pages of the rows read; nothing reads a whole file into memory.
 
-Where files live: ``write_shard``, ``sha256_file`` and ``corpus.manifest`` take a local path or a
+Where files live: ``write_shard``, ``corpus.hashing.sha256_file`` and ``corpus.manifest`` take a local path or a
 URL of any Beam filesystem (``corpus.storage``), so that ``beam_pipeline.py build`` can write OUT
 on an object store. ``StageReader`` memory-maps, so it reads local copies only.
 """
@@ -34,7 +34,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -179,7 +179,10 @@ class StageReader:
     ``verify=True`` checks every file's sha256 and row count against ``manifest.json`` before the
     first read (one sequential pass over the stage); ``verify=False`` checks only row counts."""
 
-    def __init__(self, corpus_dir: str | Path, stage: str, verify: bool = True):
+    def __init__(self, corpus_dir: str | Path, stage: str, verify: bool = True,
+                 fetch: Callable[[str], Path] | None = None):
+        """``fetch`` maps a file's manifest path to a local path it makes present first (the trainer's
+        cache of an object-store corpus, ``trainer/corpus_cache.py``); default ``corpus_dir / path``."""
         self.corpus_dir = Path(corpus_dir)
         manifest = Manifest.load(self.corpus_dir)
         info = manifest.stage(stage)
@@ -187,7 +190,8 @@ class StageReader:
             manifest.verify(stages=[stage])
         self.stage = stage
         self.seq_len: int = info.seq_len
-        self._paths = [self.corpus_dir / f.path for f in info.files]
+        self._names = [f.path for f in info.files]
+        self._fetch = fetch or (lambda name: self.corpus_dir / name)
         self._starts: list[int] = []
         total = 0
         for f in info.files:
@@ -206,9 +210,10 @@ class StageReader:
         f = bisect.bisect_right(self._starts, index) - 1
         mapped = self._files.get(f)
         if mapped is None:
-            mapped = _MappedFile(self._paths[f], self.seq_len)
+            path = self._fetch(self._names[f])
+            mapped = _MappedFile(path, self.seq_len)
             if mapped.rows != self._expected_rows[f]:
-                raise ShardError(f"{self._paths[f]}: {mapped.rows} rows, manifest says {self._expected_rows[f]}")
+                raise ShardError(f"{path}: {mapped.rows} rows, manifest says {self._expected_rows[f]}")
             self._files[f] = mapped
         return mapped, index - self._starts[f]
 
