@@ -1,5 +1,7 @@
 """``OUT/report.html``: one self-contained page (plots embedded as PNG data URIs) that shows a person
-what a run did: the filter funnel, languages, lengths before/after, the measured values behind the
+what a run did. It opens with a headline: per bucket the documents read and kept, rejection and dedup
+rates, read errors, PII findings and, once a corpus is built, tokens in and out, per context phase and
+the FIM share; per context phase its rows, tokens, FIM share and padding. Then the filter funnel, languages, lengths before/after, the measured values behind the
 repetition/quality rejections, dedup clusters, PII counts, knowledge scores, the final token mix and
 FIM counts, and samples of kept and rejected documents per reason.
 
@@ -28,7 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from corpus import storage  # noqa: E402
 from corpus.document import BUCKETS, CODE  # noqa: E402
-from transforms.report_samples import KNOWLEDGE_BINS, REPORT_DATA, bin_edges  # noqa: E402
+from corpus.report_bins import KNOWLEDGE_BINS, REPORT_DATA, bin_edges  # noqa: E402
 
 # Marks the page once loaded with how many plots decoded: the browser test (and a curious reader's
 # devtools) can tell a broken image from a missing one.
@@ -62,13 +64,90 @@ class Report:
         self.sections.append(f"<h2>{html.escape(heading)}</h2>{body_html}")
 
     def render(self, title: str) -> str:
-        style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
-                 "figure{margin:1em 0}img{max-width:100%}table{border-collapse:collapse}"
-                 "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px;vertical-align:top}"
-                 "pre{white-space:pre-wrap;background:#f6f6f6;padding:4px;font-size:12px}")
+        # The whole window: plots side by side (two or three a row on a wide screen), tables full width.
+        style = ("body{font-family:sans-serif;margin:0 1.5em;padding:1em 0}"
+                 "figure.plot{display:inline-block;vertical-align:top;box-sizing:border-box;margin:0.5em 0;"
+                 "padding:0 0.5em;width:50%}img{width:100%}"
+                 "@media (min-width:2000px){figure.plot{width:33.3%}}@media (max-width:1100px){figure.plot{width:100%}}"
+                 "table{border-collapse:collapse;width:100%;margin:0.5em 0}"
+                 "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px;vertical-align:top;text-align:left}"
+                 "table.headline td:not(:first-child){text-align:right;font-variant-numeric:tabular-nums}"
+                 "pre{white-space:pre-wrap;background:#f6f6f6;padding:4px;font-size:12px;margin:0}")
         return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
                 f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>"
                 + "\n".join(self.sections) + _SELF_CHECK + "</body></html>\n")
+
+
+def _pct(part: float, whole: float) -> str:
+    return f"{part / whole:.1%}" if whole else "–"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table class='headline'><tr>{head}</tr>{body}</table>"
+
+
+def _bucket_rows(stats: dict, manifest: dict | None) -> list[list[str]]:
+    """One row per bucket and a total: curate's documents in and out, rejection and dedup rates,
+    PII, and, with a built corpus, tokens in (unique curated tokens) and out, per context phase, FIM share."""
+    pii = stats.get("stages", {}).get("pii", {})
+    balance = (manifest or {}).get("balance", {}).get("buckets", {})
+    phases = (manifest or {}).get("stages", [])
+    buckets = [b for b in BUCKETS if b in stats["buckets"]] + [b for b in stats["buckets"] if b not in BUCKETS]
+    rows = []
+    for bucket in [*buckets, "total"]:
+        funnel = stats["totals"] if bucket == "total" else stats["buckets"][bucket]
+        dedup = sum(n for reason, n in funnel["rejected"].items() if reason.startswith("dedup:"))
+        found = pii if bucket == "total" else pii.get("per_bucket", {}).get(bucket, {})
+        row = [bucket, f"{funnel['read']:,}", f"{funnel['kept']:,}", _pct(funnel["rejected_total"], funnel["read"]),
+               _pct(dedup, funnel["read"]), f"{funnel['errors']:,}",
+               f"{found.get('findings', 0):,} in {found.get('docs_with_pii', 0):,} docs" if pii else "off"]
+        if manifest is not None:
+            chosen = list(balance.values()) if bucket == "total" else [balance.get(bucket, {})]
+            unique = sum(b.get("unique_tokens", 0) for b in chosen)
+            out = sum(b.get("achieved", 0) for b in chosen)
+            per_phase = [sum(p["tokens_per_bucket"].values()) if bucket == "total" else p["tokens_per_bucket"].get(bucket, 0)
+                         for p in phases]
+            fim = Counter()
+            for phase in phases:
+                per_bucket = phase.get("stats", {}).get("fim_per_bucket", {})
+                for name, counts in per_bucket.items():
+                    if bucket in ("total", name):
+                        fim.update(counts)
+            segments = sum(fim.values())
+            row += [f"{unique:,}", f"{out:,}", f"{out / unique:.2f}" if unique else "–",
+                    *(f"{n:,}" for n in per_phase), _pct(fim["psm"] + fim["spm"], segments)]
+        rows.append(row)
+    return rows
+
+
+def _headline(report: Report, stats: dict, manifest: dict | None) -> None:
+    """The run in two tables, first on the page: per bucket, and per context phase of the corpus."""
+    header = ["bucket", "docs read", "docs kept", "rejected", "dedup", "errors", "PII findings"]
+    if manifest is not None:
+        header += ["tokens in (unique)", "tokens out", "out / in",
+                   *(f"tokens {p['name']}" for p in manifest["stages"]), "FIM share"]
+    body = _table(header, _bucket_rows(stats, manifest))
+    t = stats["totals"]
+    body += (f"<p>Accounting: read {t['read']:,} = kept {t['kept']:,} + rejected {t['rejected_total']:,} + "
+             f"errors {t['errors']:,}: <b>{'ok' if stats['accounting']['ok'] else 'BROKEN'}</b>. Rejected and dedup "
+             "are shares of the documents read; tokens in are the curated bucket's distinct tokens, tokens out what "
+             "the corpus holds after balancing (repeats included).</p>")
+    if manifest is not None:
+        total = sum(sum(p["tokens_per_bucket"].values()) for p in manifest["stages"])
+        rows = []
+        for phase in manifest["stages"]:
+            tokens = sum(phase["tokens_per_bucket"].values())
+            packing = phase.get("stats", {}).get("packing", {})
+            segments = sum(phase["fim"].values())
+            rows.append([phase["name"], f"{phase['seq_len']:,}", f"{phase['rows']:,}", f"{tokens:,}", _pct(tokens, total),
+                         _pct(phase["fim"].get("psm", 0) + phase["fim"].get("spm", 0), segments),
+                         f"{packing['padding_fraction']:.2%}" if "padding_fraction" in packing else "–",
+                         f"{packing['documents_split']:,}" if "documents_split" in packing else "–"])
+        body += _table(["context phase", "seq_len", "rows", "tokens", "share of tokens", "FIM share of segments",
+                        "padding", "documents split across rows"], rows)
+    report.text("Headline", body)
 
 
 def _funnel(report: Report, stats: dict) -> None:
@@ -92,9 +171,6 @@ def _funnel(report: Report, stats: dict) -> None:
             ax.set_xlabel(unit)
             ax.legend(fontsize=6, ncol=2, loc="lower right")
         report.plot(f"Filter funnel per bucket ({unit})", draw)
-    t = stats["totals"]
-    report.text("Accounting", f"<p>read {t['read']:,} = kept {t['kept']:,} + rejected {t['rejected_total']:,} + "
-                f"errors {t['errors']:,}: <b>{'ok' if stats['accounting']['ok'] else 'BROKEN'}</b></p>")
 
 
 def _languages(report: Report, data: dict) -> None:
@@ -225,11 +301,11 @@ def _mixture(report: Report, manifest: dict) -> None:
             bottom = [a + v for a, v in zip(bottom, values)]
         ax.set_ylabel("tokens")
         ax.legend()
-    report.plot("Final tokens per bucket and stage", draw)
+    report.plot("Final tokens per bucket and context phase", draw)
     rows = "".join(f"<tr><td>{html.escape(s['name'])}</td><td>{s.get('seq_len')}</td>"
                    f"<td>{html.escape(json.dumps(s['tokens_per_bucket']))}</td>"
                    f"<td>{html.escape(json.dumps(s['fim']))}</td></tr>" for s in stages)
-    report.text("Mixture and FIM", "<table><tr><th>stage</th><th>seq_len</th><th>tokens per bucket</th>"
+    report.text("Mixture and FIM", "<table><tr><th>context phase</th><th>seq_len</th><th>tokens per bucket</th>"
                 f"<th>FIM counts</th></tr>{rows}</table>")
 
 
@@ -260,6 +336,7 @@ def make_report(out: str | Path, corpus: str | Path | None = None) -> str | Path
     manifest = _read_json(storage.join(corpus if corpus is not None else storage.join(out, "corpus"),
                                        "manifest.json"))
     report = Report()
+    _headline(report, stats, manifest)
     _funnel(report, stats)
     if data is None:
         report.text("Histograms and samples", f"<p>{html.escape(REPORT_DATA)} is missing: the run predates it; "

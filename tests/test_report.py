@@ -77,3 +77,46 @@ def test_report_of_an_object_store_run_is_written_there(curated_run):
         assert page == make_report(curated_run).read_text(encoding="utf-8").replace(str(curated_run), url)
     finally:
         memfs.clear("memtest://report-test")
+
+
+def _manifest(corpus_dir):
+    """The parts of a build's manifest.json the report reads (corpus/manifest.py format)."""
+    corpus_dir.mkdir(parents=True)
+    phases = [("stage1_4k", 4096, 90, {"korean": 300, "multilingual": 300, "code": 300},
+               {"korean": {"none": 9}, "multilingual": {"none": 8}, "code": {"none": 4, "psm": 3, "spm": 3}},
+               {"padding_fraction": 0.0025, "documents_split": 7}),
+              ("stage2_32k", 32768, 1, {"korean": 10, "multilingual": 10, "code": 10},
+               {"korean": {"none": 1}, "multilingual": {"none": 1}, "code": {"none": 1, "psm": 1}},
+               {"padding_fraction": 0.5, "documents_split": 0})]
+    stages = [{"name": name, "seq_len": seq_len, "rows": rows, "files": [], "tokens_per_bucket": tokens,
+               "fim": {m: sum(c.get(m, 0) for c in fim.values()) for m in ("none", "psm", "spm")},
+               "stats": {"fim_per_bucket": fim, "packing": packing}}
+              for name, seq_len, rows, tokens, fim, packing in phases]
+    balance = {"buckets": {b: {"unique_tokens": 200, "achieved": 310} for b in ("korean", "multilingual", "code")}}
+    (corpus_dir / "manifest.json").write_text(json.dumps({"stages": stages, "balance": balance}), encoding="utf-8")
+
+
+def test_report_opens_with_a_headline_of_documents_rates_pii_and_tokens_per_bucket_and_phase(curated_run, tmp_path):
+    stats = json.loads((curated_run / "stats.json").read_text(encoding="utf-8"))
+    _manifest(tmp_path / "corpus")
+    page = make_report(curated_run, tmp_path / "corpus").read_text(encoding="utf-8")
+    first_section = re.search(r"<h1>.*?</h1>(.*?)(<h2>|<figure)", page, re.S).group(2)
+    assert first_section == "<h2>" and page.index("<h2>Headline</h2>") < page.index("<figure")
+    korean, total = stats["buckets"]["korean"], stats["totals"]
+    dedup = sum(n for reason, n in korean["rejected"].items() if reason.startswith("dedup:"))
+    cells = re.findall(r"<tr><td>korean</td>(.*?)</tr>", page)[0]
+    assert cells.startswith(f"<td>{korean['read']:,}</td><td>{korean['kept']:,}</td>"
+                            f"<td>{korean['rejected_total'] / korean['read']:.1%}</td><td>{dedup / korean['read']:.1%}</td>")
+    assert f"<td>200</td><td>310</td><td>1.55</td><td>300</td><td>10</td><td>0.0%</td>" in cells  # tokens, phases, FIM
+    code = re.findall(r"<tr><td>code</td>(.*?)</tr>", page)[0]
+    assert code.endswith(f"<td>{7 / 12:.1%}</td>")  # psm + spm of the code bucket's segments, both phases
+    assert f"<tr><td>total</td><td>{total['read']:,}</td>" in page
+    assert "<tr><td>stage1_4k</td><td>4,096</td><td>90</td><td>900</td><td>96.8%</td>" in page
+    assert "<td>0.25%</td><td>7</td></tr>" in page and "<td>50.00%</td><td>0</td></tr>" in page
+
+
+def test_headline_without_a_corpus_shows_the_curate_columns_only(curated_run):
+    page = make_report(curated_run, curated_run / "no-corpus").read_text(encoding="utf-8")
+    header = re.search(r"<h2>Headline</h2><table class='headline'><tr>(.*?)</tr>", page).group(1)
+    assert re.findall(r"<th>(.*?)</th>", header) == ["bucket", "docs read", "docs kept", "rejected", "dedup", "errors",
+                                                     "PII findings"]

@@ -16,9 +16,7 @@ worker sees per-document data beyond a bundle):
   scrubber sees ``SCRUB_CONTEXT`` characters beyond the cut, so a phone number or e-mail address
   cut at the edge is still recognized (and a placeholder at the edge is kept whole).
 
-Bins: lengths ``floor(10 * log10(chars))`` (10 per decade; -1 for an empty text), measured values
-``floor(20 * log10(value))`` (values <= 0 are not plotted), knowledge ``floor(20 * score)`` clamped
-to 0..19. ``bin_edges`` turns bin numbers back into edges.
+Bins: ``corpus.report_bins``.
 """
 from __future__ import annotations
 
@@ -34,35 +32,18 @@ from corpus import storage
 from corpus.document import Document, Rejection
 from corpus.hashing import hash64
 from corpus.placeholders import PLACEHOLDERS
+from corpus.report_bins import KNOWLEDGE_BINS, REPORT_DATA, log_bin
 
 NAMESPACE = "report"
-REPORT_DATA = "report_data.json"
 KEPT_OUTCOME = "kept"
 UNDETERMINED = "undetermined"  # a text document rejected before language ID gave it a bucket
 SAMPLES_PER_KEY = 2
 SAMPLE_CHARS = 400
 SCRUB_CONTEXT = 100
-BINS_PER_DECADE = {"length": 10, "measured": 20}
-KNOWLEDGE_BINS = 20
 MEASURED = re.compile(r"^([a-z0-9_]+)=([0-9.eE+-]+)")
 _SAMPLES = "samples"
 _PLACEHOLDER = re.compile("|".join(map(re.escape, PLACEHOLDERS)))
 _LONGEST_PLACEHOLDER = max(map(len, PLACEHOLDERS))
-
-
-def log_bin(value: float, kind: str) -> int:
-    return math.floor(BINS_PER_DECADE[kind] * math.log10(value)) if value > 0 else -1
-
-
-def bin_edges(bins: Iterable[int], kind: str) -> tuple[list[int], list[float]]:
-    """Sorted bin numbers and their ``len + 1`` edges for a contiguous range covering ``bins``
-    (the empty-text bin -1 of lengths starts at 0)."""
-    lo, hi = min(bins), max(bins)
-    numbers = list(range(lo, hi + 1))
-    if kind == "knowledge":
-        return numbers, [i / KNOWLEDGE_BINS for i in range(lo, hi + 2)]
-    per_decade = BINS_PER_DECADE[kind]
-    return numbers, [0.0 if i == -1 and kind == "length" else 10 ** (i / per_decade) for i in range(lo, hi + 2)]
 
 
 def _rank(doc_id: str) -> int:

@@ -10,8 +10,9 @@ import apache_beam as beam
 import pytest
 
 from corpus.document import CODE, KOREAN, MULTILINGUAL, Document, Rejection
+from corpus.report_bins import REPORT_DATA, log_bin
 from tests.mixtures import memfs
-from transforms.report_samples import REPORT_DATA, SAMPLE_CHARS, ReportSamples, _rank, log_bin
+from transforms.report_samples import SAMPLE_CHARS, ReportSamples, _rank
 
 PHONE = "010-1234-5678"
 
