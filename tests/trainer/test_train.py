@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 
+import corpus.tokenizer as corpus_tokenizer
 from trainer.synthetic import EOS, write_corpus
 from trainer import export as export_module
 from trainer import train
@@ -62,21 +63,20 @@ def run_process_group(command: list[str], timeout: float) -> tuple[int, str]:
     return process.returncode, stderr
 
 
-def write_tokenizer(directory: Path) -> None:
-    from tokenizers import Tokenizer, models, pre_tokenizers
+def write_tokenizer(directory: Path) -> int:
+    """A real korpus tokenizer (special tokens and bytes only: the smallest vocabulary) for the export test."""
+    from corpus.tokenizer import train
 
-    vocab = {"<|endoftext|>": EOS} | {f"t{i}": i for i in range(1, VOCAB)}
-    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<|endoftext|>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    directory.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(directory / "tokenizer.json"))
+    tokenizer = train(["마감이 잘 안돼서 불편했고", "def f(x):\n    return x"], 320)
+    tokenizer.save(directory)
+    return tokenizer.vocab_size
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("corpus")
-    write_tokenizer(root / "tokenizer")
-    return write_corpus(root, [("stage1_4k", 32, 53), ("stage2_32k", 64, 40)])
+    vocab = write_tokenizer(root / "tokenizer")
+    return write_corpus(root, [("stage1_4k", 32, 53), ("stage2_32k", 64, 40)], vocab_size=vocab)
 
 
 @pytest.fixture(scope="module")
@@ -169,19 +169,25 @@ def test_loss_falls_on_a_small_corpus(tmp_path: Path):
     assert sum(losses[-5:]) / 5 < 0.7 * losses[0]  # 5.5 -> ~3.4 nats in 25 steps of 256 tokens
 
 
-def test_export_loads_in_transformers_and_gives_our_logits(straight_run: Path, tmp_path: Path):
+def test_export_loads_in_transformers_and_gives_our_logits_and_training_token_ids(
+        corpus: Path, straight_run: Path, tmp_path: Path):
     from transformers import AutoTokenizer, LlamaForCausalLM
 
     out = export_module.export(straight_run, tmp_path / "hf", dtype=torch.float32)
     hf = LlamaForCausalLM.from_pretrained(out).eval()
     assert hf.config.rope_parameters["rope_theta"] == 500_000.0
     ours = load_checkpoint(latest_complete(straight_run / "checkpoints")).eval()
-    tokens = torch.randint(1, VOCAB, (2, 48), generator=torch.Generator().manual_seed(0))
+    tokens = torch.randint(1, hf.config.vocab_size, (2, 48), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = ours(tokens, Layout(torch.arange(48).expand(2, -1), None))
         torch.testing.assert_close(hf(tokens).logits, expected, rtol=1e-5, atol=1e-5)
-    tokenizer = AutoTokenizer.from_pretrained(out)
-    assert tokenizer.eos_token_id == EOS and tokenizer("t5 t7")["input_ids"] == [5, 7]
+    text = "마감이 잘 안돼서 <|endoftext|> def f(x):"
+    tokenizer = AutoTokenizer.from_pretrained(out, trust_remote_code=True)
+    assert tokenizer.eos_token_id == EOS and tokenizer.model_max_length == 64
+    assert tokenizer(text)["input_ids"] == corpus_tokenizer.load(corpus / "tokenizer").encode(text)
+    for refused in (None, False):  # without the shipped class, nothing loads (no other ids, silently)
+        with pytest.raises(ValueError, match="trust_remote_code=True"):
+            AutoTokenizer.from_pretrained(out, trust_remote_code=refused)
 
 
 def test_sigterm_checkpoints_the_current_step_and_exits_cleanly(tmp_path: Path):
