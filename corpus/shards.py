@@ -46,6 +46,9 @@ from corpus.storage import create_atomic, open_read, relative
 
 FIM_NONE, FIM_PSM, FIM_SPM = 0, 1, 2
 FIM_MODES: dict[int, str] = {FIM_NONE: "none", FIM_PSM: "psm", FIM_SPM: "spm"}
+# seg_buckets value of a row's trailing padding segment (its tokens are all <|fim_pad|>); outside
+# corpus.document.BUCKET_IDS, so no bucket statistic can count it as text.
+PAD_BUCKET = 255
 
 # Rows per Arrow record batch: small enough that a writer holds little, large enough that
 # per-batch metadata stays negligible. Readers never depend on it.
