@@ -107,6 +107,11 @@ def test_literal_special_tokens_are_ordinary_bytes_by_default_and_reserved_ids_o
     assert ours.special_tokens["<|endoftext|>"] in allowed
     every = HOSTILE["every_special_token_literal"]
     assert hf(every, split_special_tokens=False)["input_ids"] == list(range(len(SPECIAL_TOKENS)))
+    # Texts of several hundred characters between special tokens: the pre-tokenizer cuts them in rounds while
+    # the matched special tokens keep their places in the backend's list of splits.
+    long = "<|endoftext|>".join(t * 5 for t in HELD_OUT) + "<|fim_pad|>"
+    assert hf(long, split_special_tokens=False)["input_ids"] == ours.encode(long, allow_special=True)
+    assert hf(long)["input_ids"] == ours.encode(long)
 
 
 def test_batch_encode_equals_single_encode_and_training_ids(ours, hf, unseen):
