@@ -46,9 +46,22 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class PiiSpan:
+    """Where one placeholder stands in the *scrubbed* text, in ``str`` code points:
+    ``text[start:start + length] == placeholder(type)``. Only placeholders this scrub wrote are
+    spans; a ``<|pii:...|>`` that was already in the input is ordinary text (a raw document must
+    not be able to inject a reserved token)."""
+
+    start: int
+    length: int
+    type: str
+
+
+@dataclass(frozen=True)
 class ScrubResult:
     text: str
     findings: tuple[Finding, ...]
+    spans: tuple[PiiSpan, ...] = ()
 
     def counts(self) -> dict[str, int]:
         """Findings per PII type, in ``PII_TYPES`` order."""
@@ -97,7 +110,8 @@ class Scrubber:
 
     def scrub(self, text: str, lang: str | None = None, bucket: str | None = None) -> ScrubResult:
         findings = self.find(text, lang, bucket)
-        return ScrubResult(replace(text, findings), tuple(findings))
+        scrubbed, spans = replace_with_spans(text, findings)
+        return ScrubResult(scrubbed, tuple(findings), spans)
 
 
 def resolve_overlaps(candidates: Iterable[Finding]) -> list[Finding]:
@@ -114,7 +128,17 @@ def resolve_overlaps(candidates: Iterable[Finding]) -> list[Finding]:
 
 def replace(text: str, findings: Sequence[Finding]) -> str:
     """``text`` with each (non-overlapping, ordered) finding replaced by its placeholder."""
-    return _splice(text, [(f.start, f.end, placeholder(f.type)) for f in findings])
+    return replace_with_spans(text, findings)[0]
+
+
+def replace_with_spans(text: str, findings: Sequence[Finding]) -> tuple[str, tuple[PiiSpan, ...]]:
+    """``replace`` and where each placeholder landed in its result."""
+    spans, shift = [], 0
+    for f in findings:
+        new = placeholder(f.type)
+        spans.append(PiiSpan(f.start + shift, len(new), f.type))
+        shift += len(new) - (f.end - f.start)
+    return _splice(text, [(f.start, f.end, placeholder(f.type)) for f in findings]), tuple(spans)
 
 
 def _mask(text: str, spans: list[tuple[int, int]]) -> str:
