@@ -4,7 +4,8 @@ replace each by its typed placeholder.
 Presidio's ``AnalyzerEngine`` is not in the loop: with no NLP model its only work besides calling
 the recognizers is bookkeeping, and calling them directly is faster (``benchmarks/pii_eval.py``
 measures both on the same recognizers). The common document has no PII, so cheap stdlib-regex
-scans (each recognizer's ``TRIGGER``) decide which recognizers run at all.
+scans (each recognizer's ``TRIGGER``) decide which recognizers run at all. Names are found last,
+and only next to an account, registration number or phone (``pii.names``).
 """
 from __future__ import annotations
 
@@ -16,17 +17,20 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from corpus.document import CODE
+from pii.names import ANCHOR_TYPES, RoleWordNames
 from pii.placeholders import PII_TYPES, placeholder
 from pii.recognizers import international_phone, language_independent
 from pii.recognizers.base import ContextPatternRecognizer
+from pii.recognizers.shapes import LOOKALIKE_TRIGGER, LOOKALIKES
 
 _TYPE_RANK = {pii_type: rank for rank, pii_type in enumerate(PII_TYPES)}
 # Spans already scrubbed (by an earlier pass or upstream) are never matched again, and they are
 # seen as letters: the value they replaced was a run of letters/digits, and a neighbour that a
 # recognizer's boundary rejected next to it must stay rejected next to its placeholder. Together
 # that is what makes ``scrub(scrub(x)) == scrub(x)`` hold, with no new findings.
-_PLACEHOLDER = re.compile(r"<\|pii:[a-z_]+\|>")
+_PLACEHOLDER = re.compile(r"<\|pii:([a-z_]+)\|>")
 _MASK_LETTER = "x"
+_LOOKALIKE = re.compile(LOOKALIKE_TRIGGER)
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class Scrubber:
         self.types = frozenset(types)
         self._recognizers = {strict: language_independent(self.types, strict) for strict in (False, True)}
         self._phones: dict[tuple[str | None, bool], ContextPatternRecognizer] = {}
+        self._names = RoleWordNames() if "person" in self.types else None
 
     def recognizers(self, lang: str | None = None, bucket: str | None = None) -> list[ContextPatternRecognizer]:
         """The recognizers a document of this language and bucket gets: code is strict (bare
@@ -94,9 +99,12 @@ class Scrubber:
 
     def find(self, text: str, lang: str | None = None, bucket: str | None = None) -> list[Finding]:
         """Non-overlapping findings, in text order."""
-        scrubbed = [m.span() for m in _PLACEHOLDER.finditer(text)] if "<|pii:" in text else []
+        placeholders = list(_PLACEHOLDER.finditer(text)) if "<|pii:" in text else []
+        scrubbed = [m.span() for m in placeholders]
         if scrubbed:
             text = _mask(text, scrubbed)
+        if _LOOKALIKE.search(text):
+            text = text.translate(LOOKALIKES)
         triggered = _triggered(text, self.recognizers(lang, bucket))
         candidates = []
         for recognizer in triggered:
@@ -106,7 +114,14 @@ class Scrubber:
         if scrubbed:
             taken = _Spans(scrubbed)
             candidates = [c for c in candidates if not taken.overlaps(c.start, c.end)]
-        return resolve_overlaps(candidates)
+        findings = resolve_overlaps(candidates)
+        if self._names is None:
+            return findings
+        # An identifier scrubbed upstream (a placeholder in the input) still anchors its holder's name.
+        anchors = [(f.start, f.end) for f in findings if f.type in ANCHOR_TYPES]
+        anchors += [m.span() for m in placeholders if m.group(1) in ANCHOR_TYPES]
+        names = [Finding("person", start, end, 0.7, "role_word_name") for start, end in self._names.find(text, anchors)]
+        return resolve_overlaps(findings + names) if names else findings
 
     def scrub(self, text: str, lang: str | None = None, bucket: str | None = None) -> ScrubResult:
         findings = self.find(text, lang, bucket)
