@@ -105,12 +105,14 @@ class Scrubber:
             text = _mask(text, scrubbed)
         if _LOOKALIKE.search(text):
             text = text.translate(LOOKALIKES)
-        triggered = _triggered(text, self.recognizers(lang, bucket))
         candidates = []
-        for recognizer in triggered:
-            for result in recognizer.analyze(text, [recognizer.PII_TYPE]):
-                rule = result.analysis_explanation.pattern_name
-                candidates.append(Finding(recognizer.PII_TYPE, result.start, result.end, result.score, rule))
+        for recognizer, windows in _triggered(text, self.recognizers(lang, bucket)):
+            for offset, end in windows or [(0, len(text))]:
+                part = text if windows is None else text[offset:end]
+                for result in recognizer.analyze(part, [recognizer.PII_TYPE]):
+                    rule = result.analysis_explanation.pattern_name
+                    candidates.append(Finding(recognizer.PII_TYPE, offset + result.start, offset + result.end,
+                                              result.score, rule))
         if scrubbed:
             taken = _Spans(scrubbed)
             candidates = [c for c in candidates if not taken.overlaps(c.start, c.end)]
@@ -190,15 +192,52 @@ class _Spans:
         self._ends.insert(i, end)
 
 
-def _triggered(text: str, recognizers: list[ContextPatternRecognizer]) -> list[ContextPatternRecognizer]:
-    """The recognizers whose trigger occurs in ``text``. Each distinct trigger is one
-    ``search``: several simple scans are much faster than one alternation of them (Python's
-    ``re`` gives up its literal-prefix and charset fast paths on a mixed alternation)."""
-    fired: dict[str, bool] = {}
+Windows = list[tuple[int, int]] | None
+
+
+def _triggered(text: str, recognizers: list[ContextPatternRecognizer]) -> list[tuple[ContextPatternRecognizer, Windows]]:
+    """The recognizers whose trigger occurs in ``text``, each with the windows of ``text`` to run
+    on (merged ``WINDOW``s around every trigger hit; None: all of it). Each distinct trigger is
+    one scan: several simple scans are much faster than one alternation of them (Python's ``re``
+    gives up its literal-prefix and charset fast paths on a mixed alternation)."""
+    windows: dict[tuple, Windows] = {}
+    fired = []
     for recognizer in recognizers:
-        if recognizer.TRIGGER not in fired:
-            fired[recognizer.TRIGGER] = _compile_trigger(recognizer.TRIGGER).search(text) is not None
-    return [r for r in recognizers if fired[r.TRIGGER]]
+        key = (recognizer.TRIGGER, recognizer.WINDOW)
+        if key not in windows:
+            windows[key] = _windows(text, recognizer.TRIGGER, recognizer.WINDOW)
+        if windows[key] != []:
+            fired.append((recognizer, windows[key]))
+    return fired
+
+
+def _windows(text: str, trigger: str | tuple[str, ...], window: tuple[int, int] | None) -> Windows:
+    """[] when no trigger occurs; None when one does and ``window`` is None; else the merged windows."""
+    patterns = [_compile_trigger(t) for t in ((trigger,) if isinstance(trigger, str) else trigger)]
+    if window is None:
+        return None if any(p.search(text) for p in patterns) else []
+    before, after = window
+    spans = sorted((max(0, m.start() - before), _run_end(text, m.end() + after))
+                   for p in patterns for m in p.finditer(text))
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+_RUN_END = re.compile(r"[\s\"'`]")
+
+
+def _run_end(text: str, position: int) -> int:
+    """``position``, moved on to the end of the unbroken token it falls in (a window never cuts
+    a long token, whose cut end would match as a shorter one)."""
+    if position >= len(text):
+        return len(text)
+    boundary = _RUN_END.search(text, position)
+    return boundary.start() if boundary else len(text)
 
 
 @functools.cache

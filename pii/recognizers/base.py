@@ -46,14 +46,19 @@ class ContextPatternRecognizer(PatternRecognizer):
     """Subclasses set ``PII_TYPE`` (a name from ``pii.placeholders.PII_TYPES``), ``RULES``,
     ``CONTEXT`` and optionally ``NEGATIVE_CONTEXT``, and may override Presidio's
     ``validate_result`` / ``invalidate_result`` and ``needs_context``. ``TRIGGER`` is a cheap
-    stdlib-``re`` regex that any text containing a match must contain; the scrubber runs the
-    recognizer only where its trigger fires."""
+    stdlib-``re`` regex (or a tuple of them) that any text containing a match must contain; the
+    scrubber runs the recognizer only where its trigger fires."""
 
     PII_TYPE: str = ""
     RULES: Sequence[Rule] = ()
     CONTEXT: Sequence[str] = ()
     NEGATIVE_CONTEXT: Sequence[str] = ()
-    TRIGGER: str = ""
+    TRIGGER: str | tuple[str, ...] = ""
+    # Characters around each trigger hit that any match touching it (and its context words) lies
+    # within: the scrubber runs the patterns on those windows only, so a long document with one
+    # number costs one short scan. None: every match needs the whole text (secrets: ``^`` anchors,
+    # key blocks of thousands of characters).
+    WINDOW: tuple[int, int] | None = (160, 160)
     # Patterns are case-sensitive unless they say (?i): token prefixes such as AKIA are upper-case.
     FLAGS = regex.MULTILINE
 

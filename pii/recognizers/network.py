@@ -25,6 +25,7 @@ def offline_suffix_extractor() -> tldextract.TLDExtract:
 class EmailRecognizer(ContextPatternRecognizer):
     PII_TYPE = "email"
     TRIGGER = "@"
+    WINDOW = (160, 320)  # a local part of <= 64 characters, a domain of <= 255
     # ASCII local part and host labels (RFC 5321 dot-atom, punycode for IDNs), so that a Korean
     # particle glued to the address (user@example.com으로) is not taken into the domain.
     RULES = (
@@ -53,7 +54,8 @@ class IpAddressRecognizer(ContextPatternRecognizer):
     version or firmware number of that shape has none, or a decoy word). 255.x is a netmask."""
 
     PII_TYPE = "ip_address"
-    TRIGGER = r"[0-9]\.[0-9]{1,3}\.[0-9]|:[0-9A-Fa-f]{0,4}:"
+    # Two triggers, not one alternation of the v4 and v6 shapes: two simple scans are twice as fast.
+    TRIGGER = (r"[0-9]\.[0-9]{1,3}\.[0-9]", r":[0-9A-Fa-f]{0,4}:")
     RULES = (
         # Not followed by a capitalised word: "8.2.4.45 Markup declaration" is a section heading
         # (the HTML spec's numbering is all over parser code).

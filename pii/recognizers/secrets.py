@@ -39,10 +39,13 @@ class SecretRecognizer(ContextPatternRecognizer):
     # Capitalized/camelCase spelling (an explicit list: a case-insensitive group would cost
     # Python's ``re`` its literal fast path, an order of magnitude on text without secrets).
     TRIGGER = (
-        r"AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|xox[abposr]-|xapp-|AIza|_live_|eyJ|PRIVATE KEY|://"
+        r"AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|xox[abposr]-|xapp-|AIza|_live_|eyJ|://"
         r"|hf_|npm_|sk-|Bearer|bearer"
         r"|pass|PASS|Pass|pwd|PWD|Pwd|secret|SECRET|Secret|key|KEY|Key|token|TOKEN|Token"
     )
+    # A value (<= 500 characters) follows its name or prefix, which holds the trigger; no context
+    # words are looked up. (A longer token, a JWT, is whole: windows end at whitespace or a quote.)
+    WINDOW = (100, 600)
     RULES = (
         Rule("aws_access_key_id", _NOT_TOKEN_BEFORE + r"(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}" + _NOT_TOKEN_AFTER, 0.9),
         Rule("github_token", _NOT_TOKEN_BEFORE + r"(?:gh[pousr]_[0-9A-Za-z]{36}|github_pat_[0-9A-Za-z_]{82})"
@@ -60,8 +63,6 @@ class SecretRecognizer(ContextPatternRecognizer):
         Rule("stripe_live_key", _NOT_TOKEN_BEFORE + r"(?:sk|rk)_live_[0-9A-Za-z]{24,99}" + _NOT_TOKEN_AFTER, 0.9),
         Rule("jwt", _NOT_TOKEN_BEFORE + r"eyJ[0-9A-Za-z_\-]{8,}\.eyJ[0-9A-Za-z_\-]{8,}\.[0-9A-Za-z_\-]{8,}"
              + _NOT_TOKEN_AFTER, 0.9),
-        Rule("private_key_block", r"-----BEGIN[A-Z ]{0,30} PRIVATE KEY( BLOCK)?-----[\s\S]{16,10000}?"
-             r"-----END[A-Z ]{0,30} PRIVATE KEY( BLOCK)?-----", 0.95),
         # name = "value" / name: 'value' / "name": "value" (code, JSON, YAML, TOML)
         Rule("quoted_assignment", r"(?<=" + _SECRET_NAME + r"[\"']?\s{0,3}(?::=|=>|[:=])\s{0,3}[\"'`])"
              + _LITERAL + r"(?=[\"'`])", 0.8),
@@ -81,3 +82,16 @@ class SecretRecognizer(ContextPatternRecognizer):
         if set(pattern_text) <= _MASK_CHARS:
             return False
         return not (pattern_text.startswith("<") and pattern_text.endswith(">"))
+
+
+class PrivateKeyRecognizer(ContextPatternRecognizer):
+    """PEM private key blocks (RFC 7468), replaced whole: thousands of characters between the
+    BEGIN and END lines, so the whole text is searched (``WINDOW = None``)."""
+
+    PII_TYPE = "secret"
+    TRIGGER = "PRIVATE KEY"
+    WINDOW = None
+    RULES = (
+        Rule("private_key_block", r"-----BEGIN[A-Z ]{0,30} PRIVATE KEY( BLOCK)?-----[\s\S]{16,10000}?"
+             r"-----END[A-Z ]{0,30} PRIVATE KEY( BLOCK)?-----", 0.95),
+    )
