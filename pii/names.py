@@ -8,8 +8,8 @@ dictionary tags person names ``NNP`` with the semantic class ``인명``; consecu
 make one name (남궁 + 민수). Where MeCab has no entry (common full names it reads as compounds
 or splits: 홍길동, 장예린), a three-syllable word after the role word is a name when it starts
 with one of the common Korean surnames (Statistics Korea, 2015 census: the surnames of about 99%
-of the population) and MeCab reads it as nouns that are not one plain dictionary word
-(변호사 is a word, 홍길동 a compound name).
+of the population) and MeCab reads it as nouns that are not one dictionary word built on a longer
+stem (변호사 is 변호 + 사; 홍길동, read as 홍 + 길동, is a name).
 
 "Same clause": no sentence end (``. ! ?`` then a space) and no blank line between the role word
 and the identifier, and at most ``CLAUSE_CHARS`` apart; a form's lines (``성명: …\\n주민번호: …``)
@@ -96,8 +96,10 @@ def _unlisted_name(stem: str, tokens: Iterable[tuple[str, str]]) -> bool:
     if not tokens or not all(features.startswith("NN") for _, features in tokens):
         return False
     if len(tokens) == 1:
+        # One dictionary compound: a name when its first part is the surname alone
+        # (홍/NNG+길동/NNG), not a word built on a longer stem (변호/NNG+사/NNG, 회사/NNG+원/NNG).
         fields = tokens[0][1].split(",")
-        return len(fields) > 4 and fields[4] == "Compound"
+        return len(fields) > 7 and fields[4] == "Compound" and fields[7].startswith(stem[0] + "/")
     return True
 
 
