@@ -109,10 +109,9 @@ class Scrubber:
         for recognizer, windows in _triggered(text, self.recognizers(lang, bucket)):
             for offset, end in windows or [(0, len(text))]:
                 part = text if windows is None else text[offset:end]
-                for result in recognizer.analyze(part, [recognizer.PII_TYPE]):
-                    rule = result.analysis_explanation.pattern_name
-                    candidates.append(Finding(recognizer.PII_TYPE, offset + result.start, offset + result.end,
-                                              result.score, rule))
+                for match in recognizer.matches(part):
+                    candidates.append(Finding(recognizer.PII_TYPE, offset + match.start, offset + match.end,
+                                              match.score, match.rule))
         if scrubbed:
             taken = _Spans(scrubbed)
             candidates = [c for c in candidates if not taken.overlaps(c.start, c.end)]

@@ -178,3 +178,14 @@ def test_windows_around_trigger_hits_find_what_a_whole_text_scan_finds(monkeypat
     for cls in LANGUAGE_INDEPENDENT + (InternationalPhoneRecognizer,):
         monkeypatch.setattr(cls, "WINDOW", None)
     assert [Scrubber().find(*item) for item in items] == windowed
+
+
+def test_the_scrubbers_fast_path_finds_what_presidios_analyze_finds():
+    def resolved(results):  # Presidio drops duplicate and contained spans; the scrubber's overlap rule does too
+        return [(f.start, f.end, f.score) for f in resolve_overlaps(Finding("phone", s, e, score, "") for s, e, score in results)]
+
+    for doc in generate(120, seed=13):
+        for recognizer in Scrubber().recognizers(doc.lang, doc.bucket):
+            via_presidio = [(r.start, r.end, r.score) for r in recognizer.analyze(doc.text, [recognizer.PII_TYPE])]
+            fast = [(m.start, m.end, m.score) for m in recognizer.matches(doc.text)]
+            assert resolved(fast) == resolved(via_presidio)
