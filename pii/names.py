@@ -5,11 +5,14 @@ A name alone is not scrubbed (public figures, authors, characters: no NER model 
 here). Joined to an identifier by a role word it is the holder of that identifier, and leaving
 it would keep the pair that identifies someone. The name is read with MeCab-ko-dic, whose
 dictionary tags person names ``NNP`` with the semantic class ``인명``; consecutive such tokens
-make one name (남궁 + 민수). Where MeCab has no entry (common full names it reads as compounds
-or splits: 홍길동, 장예린), a three-syllable word after the role word is a name when it starts
-with one of the common Korean surnames (Statistics Korea, 2015 census: the surnames of about 99%
-of the population) and MeCab reads it as nouns that are not one dictionary word built on a longer
-stem (변호사 is 변호 + 사; 홍길동, read as 홍 + 길동, is a name).
+make one name (남궁 + 민수). MeCab has no entry for many common full names (it reads 홍길동 as a
+compound, 박하은 as a verb form, 최수빈 as prefix + noun), so a three-syllable word after the role
+word is also a name when it is one of the common Korean surnames (Statistics Korea, 2015 census:
+the surnames of about 99% of the population) followed by two common given-name syllables (the
+syllables of the names most registered in the Supreme Court's yearly birth statistics), unless
+MeCab reads it as a dictionary word or as a common noun of two syllables and a tail (변호사 =
+변호 + 사, 기재란 = 기재 + 란, 변경시 = 변경 + 시). Names whose first two syllables are such a noun
+(조예준: 조예 + 준) are missed.
 
 "Same clause": no sentence end (``. ! ?`` then a space) and no blank line between the role word
 and the identifier, and at most ``CLAUSE_CHARS`` apart; a form's lines (``성명: …\\n주민번호: …``)
@@ -34,6 +37,10 @@ _SURNAMES_1 = frozenset(
     "변염여추도소석선설마길연위표명기반라왕금옥육인맹제모탁국어은편용예경봉사부가복태목형피두감음빈동온호범좌"
     "팽승간상갈")
 _SURNAMES_2 = frozenset({"남궁", "황보", "제갈", "선우", "독고", "사공", "서문", "동방"})
+_GIVEN_NAME_SYLLABLES = frozenset(
+    "민서지현준윤우하은수연영예진주원도유아재정희성혜경빈린훈호석인미숙자순철태승나다채시율건규한동상용종기광명"
+    "선소효혁찬환형식옥남란화향애별솔결온안이해산강범완열길봉근택덕창만익중군래교구락령록륜리림무문배백보복부비"
+    "새설세송신실심엽오왕요욱운웅월위의일임장전제조지창천청초춘치탁표필학함헌혁홍휘흥희")
 # Honorifics and particles that may follow a name inside its word (박지훈님, 이서연씨, 정하윤이).
 _NAME_SUFFIX = re.compile(r"(?:님|씨|군|양|께서|께|에게|이가|이는|이|가|은|는|을|를|의|와|과|으로|로|입니다|이며|이고)$")
 
@@ -67,8 +74,10 @@ class RoleWordNames:
             length += len(surface)
         if length >= 2:
             return length
-        stem = _NAME_SUFFIX.sub("", word)
-        return len(stem) if _unlisted_name(stem, self._analyse(stem)) else 0
+        for stem in dict.fromkeys((word, _NAME_SUFFIX.sub("", word))):  # 박하은 or 최수빈(님)
+            if _unlisted_name(stem, self._analyse(stem)):
+                return len(stem)
+        return 0
 
     def _analyse(self, word: str) -> list[tuple[str, str]]:
         if self._tagger is None:
@@ -90,11 +99,14 @@ def _unlisted_name(stem: str, tokens: Iterable[tuple[str, str]]) -> bool:
     name that MeCab reads as nouns but not as one plain dictionary word."""
     if stem[:2] in _SURNAMES_2:
         return 3 <= len(stem) <= 4
-    if stem[:1] not in _SURNAMES_1 or len(stem) != 3:
+    if stem[:1] not in _SURNAMES_1 or len(stem) != 3 or not set(stem[1:]) <= _GIVEN_NAME_SYLLABLES:
         return False
     tokens = list(tokens)
-    if not tokens or not all(features.startswith("NN") for _, features in tokens):
+    if not tokens:
         return False
+    first_surface, first_features = tokens[0]
+    if len(tokens) > 1 and len(first_surface) >= 2 and first_features.startswith(("NNG", "NNP")):
+        return False  # a common noun and a tail: 기재란, 변경시
     if len(tokens) == 1:
         # One dictionary compound: a name when its first part is the surname alone
         # (홍/NNG+길동/NNG), not a word built on a longer stem (변호/NNG+사/NNG, 회사/NNG+원/NNG).

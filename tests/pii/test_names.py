@@ -23,7 +23,8 @@ NAMED = [
     ("이름은 최영수입니다. 연락처 010-1234-5678", None),  # another sentence
     ("이름: 남궁민수 / 휴대폰 010-1234-5678", "남궁민수"),  # a two-syllable surname
     ("예금주 홍길동 계좌 110-123-456789", "홍길동"),  # MeCab reads it as a compound noun
-    ("예금주 장예린, 계좌 110-123-456789", "장예린"),  # MeCab splits it
+    ("예금주 박하은, 계좌 110-123-456789", "박하은"),  # MeCab reads a verb form
+    ("예금주 최수빈님 계좌 110-123-456789", "최수빈"),  # MeCab reads prefix + noun
     ("주민번호 900101-1234568 성명 이서연", "이서연"),  # the identifier comes first
 ]
 
@@ -37,7 +38,8 @@ def test_a_name_a_role_word_marks_next_to_an_identifier_is_scrubbed(scrubber, te
 NOT_NAMES = [
     "예금주 본인 명의 계좌 110-123-456789", "예금주: 주식회사 한빛 110-123-456789", "담당자 변경 안내: 02-123-4567",
     "성명서를 발표했다. 문의 010-1234-5678", "성명 미상, 연락처 010-1234-5678", "수신인 주소 확인 010-1234-5678",
-    "예금주 변호사 사무실 110-123-456789",
+    "예금주 변호사 사무실 110-123-456789", "성명 기재란에 주민번호 900101-1234568", "이름 변경시 010-1234-5678",
+    "담당자 부재중 010-1234-5678", "성명 정자로 010-1234-5678",
     "담당자 김민지 대리가 발표했다.",  # a name with a role word but no identifier
     "김민지 씨의 연락처는 010-1234-5678",  # an identifier but no role word
 ]
