@@ -10,9 +10,9 @@ compound, 박하은 as a verb form, 최수빈 as prefix + noun), so a three-syll
 word is also a name when it is one of the common Korean surnames (Statistics Korea, 2015 census:
 the surnames of about 99% of the population) followed by two common given-name syllables (the
 syllables of the names most registered in the Supreme Court's yearly birth statistics), unless
-MeCab reads it as a dictionary word or as a common noun of two syllables and a tail (변호사 =
-변호 + 사, 기재란 = 기재 + 란, 변경시 = 변경 + 시). Names whose first two syllables are such a noun
-(조예준: 조예 + 준) are missed.
+MeCab reads it as a dictionary word (변호사 = 변호 + 사), or as a noun of two syllables followed by
+something that is not a noun (기재란 = 기재 + 란/JX) or by a bound noun (변경시, 부재중). Names
+read as a noun and a verb form (조예준 = 조예 + 준/VV+ETM) are missed.
 
 "Same clause": no sentence end (``. ! ?`` then a space) and no blank line between the role word
 and the identifier, and at most ``CLAUSE_CHARS`` apart; a form's lines (``성명: …\\n주민번호: …``)
@@ -41,6 +41,8 @@ _GIVEN_NAME_SYLLABLES = frozenset(
     "민서지현준윤우하은수연영예진주원도유아재정희성혜경빈린훈호석인미숙자순철태승나다채시율건규한동상용종기광명"
     "선소효혁찬환형식옥남란화향애별솔결온안이해산강범완열길봉근택덕창만익중군래교구락령록륜리림무문배백보복부비"
     "새설세송신실심엽오왕요욱운웅월위의일임장전제조지창천청초춘치탁표필학함헌혁홍휘흥희")
+# Bound nouns that make a phrase of the noun before them: 변경 시, 부재 중, 확인 후, 기재 란, ...
+_BOUND_NOUN_TAILS = frozenset("시중후전내외간상용란별당등측분건차")
 # Honorifics and particles that may follow a name inside its word (박지훈님, 이서연씨, 정하윤이).
 _NAME_SUFFIX = re.compile(r"(?:님|씨|군|양|께서|께|에게|이가|이는|이|가|은|는|을|를|의|와|과|으로|로|입니다|이며|이고)$")
 
@@ -106,7 +108,8 @@ def _unlisted_name(stem: str, tokens: Iterable[tuple[str, str]]) -> bool:
         return False
     first_surface, first_features = tokens[0]
     if len(tokens) > 1 and len(first_surface) >= 2 and first_features.startswith(("NNG", "NNP")):
-        return False  # a common noun and a tail: 기재란, 변경시
+        # a noun and a tail: a name (장예 + 린) when the tail is a noun that is not a bound noun
+        return all(f.startswith("NN") for _, f in tokens) and tokens[-1][0] not in _BOUND_NOUN_TAILS
     if len(tokens) == 1:
         # One dictionary compound: a name when its first part is the surname alone
         # (홍/NNG+길동/NNG), not a word built on a longer stem (변호/NNG+사/NNG, 회사/NNG+원/NNG).
