@@ -31,6 +31,9 @@ class Document:
     lang_score: float = 0.0
     knowledge: float = 0.0
     pii: int = 0
+    # The placeholders the PII stage wrote, as (start, length, type) in code points of ``text``
+    # (curated column ``pii_spans``); the build encodes exactly these as reserved ids.
+    pii_spans: tuple[tuple[int, int, str], ...] = ()
     meta: dict[str, str] = field(default_factory=dict)  # path, license, given lang, ...
 
 

@@ -5,6 +5,7 @@ Outputs under OUT (stale ones are deleted first, so a rerun never mixes runs):
 - ``curated/{korean,multilingual,code}/part-*.parquet`` (``corpus.parquet.CURATED_SCHEMA``),
 - ``rejected/part-*.parquet`` (``REJECTED_SCHEMA``: id, source, bucket, reason, detail, text, ...),
 - ``errors/part-*.parquet`` (``ERRORS_SCHEMA``: input, location, error, excerpt),
+  both PII-scrubbed by default (``pii.side_output_text``, ``transforms.pii.ProtectSideOutputs``),
 - ``report_data.json``: bounded histograms and samples for ``corpus/report.py`` (``transforms/report_samples.py``),
 - ``stats.json``: the funnel per input, per bucket and in total, each stage's stats, the config,
   and the accounting check ``read == kept + rejected + errors``. ``read`` is counted by the readers
@@ -35,6 +36,7 @@ from corpus.document import BUCKETS, CODE, CODE_KIND, MULTILINGUAL, Document, Re
 from corpus.parquet import (CURATED_SCHEMA, ERRORS_SCHEMA, REJECTED_SCHEMA, WriteParquetShards, curated_row,
                             error_row, rejected_row)
 from corpus.readers import ERRORS, READ, SKIPPED, InputError, ReadDocuments, ResolvedInputs, UniqueIds, resolve_inputs
+from transforms.pii import ProtectSideOutputs
 from transforms.report_samples import REPORT_DATA, ReportSamples
 from transforms.stage import KEPT, REJECTED, STATS
 
@@ -95,7 +97,10 @@ def build_curate(pipeline: beam.Pipeline, inputs: ResolvedInputs, config: Any, s
             stage_stats.append(result[STATS] | f"Name {stage.label} stats" >> beam.Map(lambda s, n=stage.label: (n, s)))
     kept = docs | "FinalBucket" >> beam.Map(_with_final_bucket)
     rejections = rejected | "AllRejected" >> beam.Flatten()
-    written = _write_outputs(kept, rejections, read[ERRORS], config.output, out)
+    # Side outputs leave scrubbed (pii.side_output_text); the funnel below counts what was read.
+    protected = [pcoll | f"Protect {name}" >> ProtectSideOutputs(config.pii)
+                 for name, pcoll in (("rejected", rejections), ("errors", read[ERRORS]))]
+    written = _write_outputs(kept, *protected, config.output, out)
     written.append((kept, rejections) | "ReportSamples" >> ReportSamples(out))  # empty; stats.json waits for it
     settings = {"config": to_dict(config), "stage_order": [stage.label for stage in stages],
                 "listing_skips": inputs.skipped, "kinds": inputs.kinds, "out": out}
