@@ -4,7 +4,7 @@ Unknown keys and wrong types are errors that name the offending key (``minhash.n
 int, got str``): a typo in a 500B-token run's config must fail before the run, not silently fall
 back to a default. A dataclass may name keys it no longer has in ``MOVED_KEYS`` (a ClassVar:
 key -> where the setting lives now), so that an old config is told where to put it instead of
-only "unknown key".
+only "unknown key", and keys it renamed in ``RENAMED_KEYS`` (older name -> name), which still read.
 """
 from __future__ import annotations
 
@@ -29,6 +29,11 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path or '<root>'}: expected a mapping, got {type(data).__name__}")
+    renamed = getattr(cls, "RENAMED_KEYS", {})  # an older name of a key still reads as the new one
+    for old, new in renamed.items():
+        if old in data and new in data:
+            raise ConfigError(f"{_join(path, old)}: the older name of {_join(path, new)}; give only one of them")
+    data = {renamed.get(key, key): value for key, value in data.items()}
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
     unknown = sorted(set(data) - set(fields))

@@ -44,3 +44,15 @@ class Slimmed:
 def test_a_moved_key_is_rejected_saying_where_it_lives_now():
     with pytest.raises(ConfigError, match=r"^slim\.threshold: no longer a config key here: set it as inner\.threshold$"):
         from_dict(Slimmed, {"threshold": 0.5}, "slim")
+
+
+@dataclass
+class Renamed:
+    phases: int = 2
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"stages": "phases"}
+
+
+def test_a_renamed_key_still_reads_under_its_older_name_but_not_both():
+    assert from_dict(Renamed, {"stages": 3}).phases == 3 == from_dict(Renamed, {"phases": 3}).phases
+    with pytest.raises(ConfigError, match=r"^r\.stages: the older name of r\.phases; give only one of them$"):
+        from_dict(Renamed, {"stages": 3, "phases": 3}, "r")
