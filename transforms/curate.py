@@ -145,7 +145,7 @@ def _rejected_outcome(rejection: Rejection) -> tuple:
 
 def _error_outcome(error: ReadError, kind_of_input: dict[str, str]) -> tuple:
     bucket = CODE if kind_of_input.get(error.input) == CODE_KIND else UNDETERMINED
-    return (error.input, bucket, ERROR_OUTCOME), (1, 0)
+    return (error.input, bucket, ERROR_OUTCOME), (error.records, 0)
 
 
 def _write_outputs(kept: beam.PCollection, rejections: beam.PCollection, errors: beam.PCollection,

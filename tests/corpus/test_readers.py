@@ -96,7 +96,7 @@ def test_parquet_rows_become_documents(tmp_path):
     assert read == [(str(path), 2)]
 
 
-def test_parquet_null_text_row_and_non_string_text_column_are_errors(tmp_path):
+def test_parquet_null_text_row_and_non_string_text_column_are_errors_counting_the_footer_rows(tmp_path):
     nulls = tmp_path / "nulls.parquet"
     pq.write_table(pa.table({"text": ["ok", None]}), nulls)
     ints = tmp_path / "ints.parquet"
@@ -106,7 +106,8 @@ def test_parquet_null_text_row_and_non_string_text_column_are_errors(tmp_path):
     assert sorted((e.location, e.error) for e in errors) == [
         (str(ints), "Parquet 'text' column is int64, expected string"),
         (f"{nulls}:2", "record has no 'text' field")]
-    assert sorted(read) == [(str(ints), 1), (str(nulls), 2)]
+    assert sorted(read) == [(str(ints), 2), (str(nulls), 2)]  # the footer says 2 rows
+    assert [e.records for e in errors if e.location == str(ints)] == [2]
 
 
 def test_parquet_text_over_the_record_limit_is_an_error(tmp_path):
