@@ -55,7 +55,7 @@ def expand(pattern: str) -> Expansion:
     skipped: Counter = Counter()
     parts = pattern.split("/")
     base, parts = ("/", parts[1:]) if pattern.startswith("/") else ("", parts)
-    found = set(_select(base, parts, skipped))
+    found = set(_select(base, parts, skipped, is_recursive(pattern)))
     if is_recursive(pattern):
         found = {path for path in found if not os.path.isdir(path)}
     return Expansion(sorted(found), root, skipped)
@@ -65,7 +65,7 @@ def _join(base: str, name: str) -> str:
     return name if not base else base + name if base.endswith("/") else f"{base}/{name}"
 
 
-def _select(base: str, parts: list[str], skipped: Counter) -> Iterator[str]:
+def _select(base: str, parts: list[str], skipped: Counter, recursive: bool) -> Iterator[str]:
     if not parts:
         yield base
         return
@@ -81,29 +81,30 @@ def _select(base: str, parts: list[str], skipped: Counter) -> Iterator[str]:
                     yield _join(directory, entry.name)
     elif head == RECURSIVE:
         for directory in _real_subtree(base, skipped):
-            yield from _select(directory, rest, skipped)
+            yield from _select(directory, rest, skipped, recursive)
     elif glob.has_magic(head):
         for entry in _entries(base):
             if not fnmatch.fnmatchcase(entry.name, head):
                 continue
             if entry.name.startswith(".") and not head.startswith("."):
-                if not rest or _is_dir(entry):  # counted only where it could have matched
+                # counted only where it could have matched (a ``**`` pattern matches files; its walk counts directories)
+                if _is_dir(entry) == bool(rest) or (not rest and not recursive):
                     skipped["hidden"] += 1
                 continue
             path = _join(base, entry.name)
             if not rest:
                 yield path
             elif _is_dir(entry):
-                yield from _select(path, rest, skipped)
+                yield from _select(path, rest, skipped, recursive)
     elif head == "":  # "a//b" or a trailing "/": glob keeps the separator
-        yield from _select(base + "/" if base and not base.endswith("/") else base, rest, skipped)
+        yield from _select(base + "/" if base and not base.endswith("/") else base, rest, skipped, recursive)
     else:
         path = _join(base, head)
         if not rest:
             if os.path.lexists(path):
                 yield path
         elif os.path.isdir(path):
-            yield from _select(path, rest, skipped)
+            yield from _select(path, rest, skipped, recursive)
 
 
 def _real_subtree(base: str, skipped: Counter) -> Iterator[str]:

@@ -37,7 +37,8 @@ def os_error_in(exc: BaseException) -> OSError | None:
         seen.add(id(current))
         if isinstance(current, OSError) and current.errno is not None:
             return current
-        current = current.__cause__ or current.__context__
+        # as Python prints the chain: an explicit cause, else the context unless ``raise ... from None``
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
     return None
 
 
