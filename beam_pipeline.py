@@ -55,6 +55,10 @@ def _run_knowledge_train(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     if beam_args:
         raise SystemExit(f"knowledge-train: unknown arguments {beam_args}")
+    from corpus.storage import split
+    from corpus.writable import require_writable
+
+    require_writable(split(args.output)[0] or ".")
     files = ExampleFiles(args.positive, args.negative, args.labelled, args.input)
     if not (files.positive or files.negative or files.labelled or files.weakly_labelled):
         raise SystemExit("knowledge-train: give --positive/--negative, --labelled or --input files")
@@ -103,13 +107,13 @@ def _run_curate(args: argparse.Namespace, beam_args: list[str]) -> int:
     from transforms.curate import run_curate
     from transforms.decontamination import with_cli_eval_sets
 
-    require_writable(args.output)
     try:  # config, eval-set and model errors stop here, before any data is read
         config = load(CurateConfig, args.config)
         config.decontamination = with_cli_eval_sets(config.decontamination, args.decontaminate)
         stages = curate_stages(config)
     except ValueError as exc:  # ConfigError, RecordFileError, KnowledgeModelError: messages name the cause
         raise SystemExit(f"curate: {exc}") from exc
+    require_writable(args.output)  # before any data is read
     return run_curate(args, beam_args, config, stages)
 
 
