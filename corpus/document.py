@@ -50,9 +50,12 @@ class Rejection:
 @dataclass
 class ReadError:
     """An input record that could not be turned into a Document (invalid UTF-8, malformed JSON,
-    missing ``text``...). ``location`` is ``path:line`` for line formats, ``path`` for whole files."""
+    missing ``text``...). ``location`` is ``path:line`` for line formats, ``path`` for whole files.
+    ``records`` is how many input records it stands for: 1 for a record, the rows its footer
+    declares for an unreadable Parquet row group or file."""
 
     input: str
     location: str
     error: str
     excerpt: str = ""
+    records: int = 1

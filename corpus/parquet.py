@@ -43,6 +43,7 @@ REJECTED_SCHEMA = pa.schema([
 ])
 ERRORS_SCHEMA = pa.schema([
     ("input", pa.string()), ("location", pa.string()), ("error", pa.string()), ("excerpt", pa.string()),
+    ("records", pa.int64()),  # input records the error stands for (a row group's rows; usually 1)
 ])
 
 
@@ -66,7 +67,8 @@ def rejected_row(rejection: Rejection) -> dict[str, Any]:
 
 
 def error_row(error: ReadError) -> dict[str, Any]:
-    return {"input": error.input, "location": error.location, "error": error.error, "excerpt": error.excerpt}
+    return {"input": error.input, "location": error.location, "error": error.error, "excerpt": error.excerpt,
+            "records": error.records}
 
 
 def shard_of(key: str, num_shards: int) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from corpus.completion import write_marker
 from corpus.hashing import sha256_file
 from corpus.manifest import Manifest, StageManifest, TokenizerInfo
 from corpus.shards import PackedRow, write_shard
@@ -78,4 +79,5 @@ def write_rows(root: Path, stages: list[tuple[str, int, list[PackedRow]]], vocab
     tokenizer = TokenizerInfo(path="tokenizer", sha256=sha256_file(tokenizer_json) if tokenizer_json.exists() else "",
                               vocab_size=vocab_size, special_tokens=special_tokens)
     Manifest(tokenizer, stage_manifests).save(root)
+    write_marker(root, "build", {"synthetic": True, "stages": {name: rows for name, _, rows in stages}})  # as the build does
     return root

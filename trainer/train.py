@@ -9,18 +9,25 @@ import argparse
 import json
 import logging
 import math
+import os
 import signal
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 import torch
 import torch.distributed as dist
 
+from corpus import io_errors
+from corpus.completion import IncompleteInputError, require_complete
 from corpus.config import load, to_dict
+from corpus.locks import LockedError, directory_lock
 from corpus.storage import is_url
 from corpus.tokenizer.specials import FIM_PAD
+from corpus.writable import require_writable
 from trainer.checkpoint import CheckpointManager
 from trainer.config import TrainConfig, preset
 from trainer.corpus_cache import DEFAULT_CACHE, CorpusSource
@@ -47,7 +54,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "still spans the whole corpus, so a stopped run resumes exactly")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--config", default=None, help="training config YAML (trainer.config.TrainConfig)")
+    p.add_argument("--allow-incomplete-input", action="store_true",
+                   help="train on a corpus directory whose build did not finish (no completion marker)")
     return p.parse_args(argv)
+
+
+@contextmanager
+def claimed_run_dir(args: argparse.Namespace) -> Iterator[None]:
+    """Before any work: the corpus must be a finished build, and RUN_DIR writable and not in use by
+    another trainer (``corpus.locks``; taken by the launch's first rank, whose ranks share it)."""
+    try:
+        require_complete(args.corpus, "build", args.allow_incomplete_input)
+    except IncompleteInputError as exc:
+        raise SystemExit(f"train: error: {exc} [--allow-incomplete-input]") from exc
+    if os.environ.get("RANK", "0") != "0":
+        yield
+        return
+    with io_errors.reported("train", args.out):
+        require_writable(args.out)
+    try:
+        with directory_lock(args.out, "python -m trainer.train"):
+            yield
+    except LockedError as exc:
+        raise SystemExit(f"train: error: {exc}") from exc
 
 
 class _StopFlag:
@@ -273,15 +302,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     config = load(TrainConfig, args.config)
-    env = init_distributed(args.device)
-    try:
-        trainer = Trainer(args, config, env)
-        trainer.resume()
-        trainer.write_run_record()
-        trainer.run()
-        return 0
-    finally:
-        dist.destroy_process_group()
+    with claimed_run_dir(args), io_errors.reported("train", args.out):
+        env = init_distributed(args.device)
+        try:
+            trainer = Trainer(args, config, env)
+            trainer.resume()
+            trainer.write_run_record()
+            trainer.run()
+            return 0
+        finally:
+            dist.destroy_process_group()
 
 
 if __name__ == "__main__":

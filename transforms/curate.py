@@ -31,6 +31,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from corpus.completion import clear_marker, write_marker
 from corpus.config import to_dict
 from corpus.document import BUCKETS, CODE, CODE_KIND, MULTILINGUAL, Document, ReadError, Rejection
 from corpus.parquet import (CURATED_SCHEMA, ERRORS_SCHEMA, REJECTED_SCHEMA, WriteParquetShards, curated_row,
@@ -73,6 +74,7 @@ def run_curate(args: argparse.Namespace, beam_args: list[str], config: Any, stag
 def clear_outputs(out: str) -> None:
     """Delete this command's outputs from a previous run (and nothing else under OUT). Object
     stores have no directories: there every object under each output prefix is deleted."""
+    clear_marker(out)  # first: an interrupted rerun must not look like the previous complete run
     stale = []
     for part in OUTPUT_PARTS:
         path = FileSystems.join(out, part)
@@ -153,7 +155,7 @@ def _rejected_outcome(rejection: Rejection) -> tuple:
 
 def _error_outcome(error: ReadError, kind_of_input: dict[str, str]) -> tuple:
     bucket = CODE if kind_of_input.get(error.input) == CODE_KIND else UNDETERMINED
-    return (error.input, bucket, ERROR_OUTCOME), (1, 0)
+    return (error.input, bucket, ERROR_OUTCOME), (error.records, 0)
 
 
 def _write_outputs(kept: beam.PCollection, rejections: beam.PCollection, errors: beam.PCollection,
@@ -252,6 +254,7 @@ def write_stats(settings: dict[str, Any], outcomes: list, read_counts: list, ski
     FileSystems.rename([temp], [path])
     if not stats["accounting"]["ok"]:
         raise AccountingError("accounting broken: " + "; ".join(stats["accounting"]["mismatches"]))
+    write_marker(settings["out"], "curate", {"totals": stats["totals"], **stats["outputs"]})  # last: OUT is complete
 
 
 def funnel_summary(stats: dict[str, Any]) -> str:

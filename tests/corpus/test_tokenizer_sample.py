@@ -106,8 +106,8 @@ def test_tokenizer_command_reads_and_writes_an_object_store(tmp_path, records):
         assert cli.run(args(url, "memtest://tok-test/tokenizer")) == 0
         assert cli.run(args(curated, tmp_path / "tok")) == 0
         remote = memfs.under("memtest://tok-test/tokenizer")
-        assert sorted(remote) == ["memtest://tok-test/tokenizer/korpus_tokenizer.json",
-                                  "memtest://tok-test/tokenizer/tokenizer.json"]
+        assert sorted(remote) == [f"memtest://tok-test/tokenizer/{name}" for name in (
+            "korpus_tokenizer.json", "tokenization_korpus.py", "tokenizer.json", "tokenizer_config.json")]
         for name, data in remote.items():
             assert data == (tmp_path / "tok" / name.rsplit("/", 1)[1]).read_bytes(), name
     finally:
