@@ -7,14 +7,16 @@ so the second input holds twice the documents and twice the tokens. The build ru
 process with the default config (1:1:1, 4,096 / 32,768, FIM 0.5 on code), on Beam's DirectRunner
 in two modes: ``in_memory`` (one process) and ``multi_processing`` with ``--workers`` processes.
 
-Reported per size: input tokens (documents as read, repeats included), output tokens (in the
-shards), wall time, CPU seconds of the whole process tree, tokens per CPU-second (= per core), and
+Reported per size: input tokens (documents as read, repeats included), output tokens (document
+tokens in the shards; the rows' padding is reported apart, per stage, with the documents split and
+FIM segments split that best-fit packing records in the manifest), wall time, CPU seconds of the whole process tree, tokens per CPU-second (= per core), and
 the peak RSS of the whole process tree (sum over the build process and all its descendants; both
 sampled every 0.1 s from /proc, so CPU of a process's last 0.1 s is missed). The peer, measured in
 the same run: the same tokenizer's bare ``encode_batch`` over the size-N texts, in tokens per
 CPU-second, i.e. tokenization alone; the ratio says what the rest of the build (balance, stage,
 FIM re-tokenization, packing, two shuffles, writing) costs on top. Repeated texts make the
-tokenizer's caches hit on both sides; wall times depend on what else the machine runs.
+tokenizer's caches hit on both sides; wall times depend on what else the machine runs. The figures
+are also written to ``benchmarks/results/build_throughput.json`` (date, machine, command).
 
     .venv/bin/python benchmarks/build_throughput.py [--repeat 10] [--tokenizer DIR] [--workers 2]
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -125,7 +128,8 @@ def run_build(curated: Path, tokenizer: Path, output: Path, mode: str, workers: 
         "wall_s": wall,
         "cpu_s": sum(cpu.values()),
         "peak_rss_mb": peak / 2**20,
-        "summary": log.strip().splitlines()[-3:],
+        "packing": {stage["name"]: stage["stats"]["packing"] for stage in manifest["stages"]},
+        "summary": [line for line in log.strip().splitlines() if line.startswith(("corpus:", "stage"))],
     }
 
 
@@ -162,6 +166,7 @@ def main() -> int:
         sizes = (args.repeat, 2 * args.repeat)
         for repeat in sizes:
             write_curated(work / f"curated_x{repeat}", samples, repeat)
+        figures: dict[str, dict] = {"peer_tokens_per_cpu_s": peer}
         for mode in ("in_memory", "multi_processing"):
             results = {}
             for repeat in sizes:
@@ -178,7 +183,18 @@ def main() -> int:
             print(f"{mode}, input x2: peak RSS x{large['peak_rss_mb'] / small['peak_rss_mb']:.2f}, "
                   f"CPU time x{large['cpu_s'] / small['cpu_s']:.2f}, "
                   f"output tokens x{large['output_tokens'] / small['output_tokens']:.2f}")
+            figures[mode] = {f"x{repeat}": {k: v for k, v in r.items() if k != "summary"} for repeat, r in results.items()}
+    write_results(figures)
     return 0
+
+
+def write_results(figures: dict) -> None:
+    out = ROOT / "benchmarks" / "results" / "build_throughput.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    record = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": f"{platform.node()} {platform.machine()}, "
+              f"{os.cpu_count()} CPUs", "command": " ".join([Path(sys.executable).name, *sys.argv]), "figures": figures}
+    out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    print(f"figures written to {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -165,3 +165,22 @@ def test_a_row_with_an_unknown_bucket_is_a_clear_error(tmp_path, tokenizer_dir):
                                     pa.array(["klingon"] * table.num_rows)), path)
     with pytest.raises(CuratedInputError, match="bucket 'klingon'"):
         build(curated, tokenizer_dir, tmp_path / "corpus", TINY_STAGES)
+
+
+def test_a_fim_document_that_fits_a_row_only_without_its_sentinels_stays_plain_and_is_counted(tmp_path, tokenizer_dir):
+    from corpus.tokenizer import load
+
+    tok = load(tokenizer_dir)
+    code = read_sample("code", 3)
+    n_tokens = len(tok.encode(code[0]["text"]))
+    # Row length n + 2: the plain document fits (n + EOT), its FIM form (n + 3 sentinels + EOT) cannot.
+    config = {"fim": {"rate": {CODE: 1.0}}, "stages": {"stage1_seq_len": n_tokens + 2, "stage2_seq_len": 4 * n_tokens,
+                                                       "stage2_fraction": 0.0}}
+    records = {KOREAN: read_sample("ko", 20), MULTILINGUAL: read_sample("multi", 10), CODE: code}
+    manifest = build(write_curated(tmp_path / "curated", records), tokenizer_dir, tmp_path / "corpus", config)
+    stage1 = manifest.stage("stage1_4k")
+    rows = StageReader(tmp_path / "corpus", "stage1_4k")
+    whole = [rows.row(i) for i in range(len(rows)) if code[0]["id"] in rows.row(i).seg_doc_ids]
+    assert whole and all(r.seg_fim[r.seg_doc_ids.index(code[0]["id"])] == 0 for r in whole)
+    assert stage1.stats["packing"]["fim_without_room"] == len(whole)  # each copy, drawn at rate 1, kept plain
+    assert stage1.stats["packing"]["fim_segments_split"] == 0
