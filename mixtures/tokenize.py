@@ -77,8 +77,10 @@ class SpanError(ValueError):
 
 
 def reserved_spans(text: str, spans: Sequence[PiiSpan], special_tokens: dict[str, int]) -> tuple[ReservedSpan, ...]:
-    """curate's ``pii_spans`` as (start, length, reserved id), sorted; ``SpanError`` if one does not
-    cover exactly its placeholder's text, overlaps the one before, or has no reserved id."""
+    """curate's ``pii_spans`` as (start, length, reserved id), sorted; ``SpanError`` if one is null,
+    does not cover exactly its placeholder's text, overlaps the one before, or has no reserved id."""
+    if any(None in span for span in spans):
+        raise SpanError("pii_spans:null", "a span with a null start, length or type")
     out: list[ReservedSpan] = []
     end = 0
     for start, length, pii_type in sorted(spans):

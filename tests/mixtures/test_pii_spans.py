@@ -92,7 +92,7 @@ def _segments(manifest, corpus):
             for doc_id, start, end, bucket, fim in zip(row.seg_doc_ids, row.seg_starts.tolist(), ends,
                                                        row.seg_buckets.tolist(), row.seg_fim.tolist()):
                 if bucket != PAD_BUCKET:
-                    yield stage.seq_len, doc_id.rsplit("#", 1)[0], fim, row.tokens[start:end].tolist()
+                    yield stage.seq_len, doc_id, fim, row.tokens[start:end].tolist()
 
 
 def _ordinary_runs(ids: list[int]) -> list[list[int]]:
@@ -164,6 +164,8 @@ def test_spans_that_do_not_match_their_text_skip_the_document_with_a_reason(pii_
         reserved_spans(text, [(2, 13, "email"), (3, 13, "email")], special)
     with pytest.raises(SpanError, match="pii_spans:not_placeholder"):
         reserved_spans(text, [(1, 13, "email")], special)
+    with pytest.raises(SpanError, match="pii_spans:null"):
+        reserved_spans(text, [(None, 13, "email")], special)
 
 
 def test_encoding_with_spans_keeps_the_text_around_them_ordinary(tokenizer_dir):
