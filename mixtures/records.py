@@ -18,11 +18,15 @@ ReservedSpan = tuple[int, int, int]
 class TokenizedDoc:
     """A curated document: its token ids (without ``<|endoftext|>``) in the store; its text too
     (``text`` not None) only if its bucket may be FIM-transformed, and then ``reserved``, the spans
-    FIM must re-encode as their reserved ids (``mixtures.tokenize.encode_with_spans``)."""
+    FIM must re-encode as their reserved ids (``mixtures.tokenize.encode_with_spans``). ``source``
+    and ``cluster_size`` (its MinHash cluster's size, 1 without duplicates) are what
+    ``mixtures/weights.py`` weighs."""
 
     id: str
     bucket: str
     knowledge: float
+    source: str
+    cluster_size: int
     n_tokens: int
     tokens: Ref
     text: Ref | None

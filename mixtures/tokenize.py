@@ -1,8 +1,10 @@
 """Read curated Parquet and tokenize every document (the first step of ``beam_pipeline.py build``).
 
 Input layout (curate's output): ``CURATED/<bucket>/*.parquet`` with at least ``id``, ``text``,
-``bucket``; ``knowledge`` is optional (missing column = score 0, i.e. no upsampling). The bucket is
-taken from the ``bucket`` column, which must be one of ``corpus.document.BUCKETS``.
+``bucket``; ``knowledge`` is optional (missing column = score 0, i.e. no upsampling), as are
+``source`` (missing = "") and ``cluster_size`` (MinHash's duplicate-cluster size; missing = 1), which
+the mixture's source and cluster weights read (``mixtures/weights.py``). The bucket is taken from
+the ``bucket`` column, which must be one of ``corpus.document.BUCKETS``.
 
 PII placeholders are reserved ids. ``pii_spans`` (optional: a file without it, from a run before
 curate recorded spans, has none) lists per document the placeholders curate's PII stage wrote,
@@ -49,7 +51,7 @@ if TYPE_CHECKING:
 NAMESPACE = "build.tokenize"
 SKIPPED = "skipped"
 PII_SPANS = "pii_spans"
-_COLUMNS = ("id", "text", "bucket", "knowledge", PII_SPANS)
+_COLUMNS = ("id", "text", "bucket", "knowledge", "source", "cluster_size", PII_SPANS)
 _READ_BATCH_ROWS = 1024
 
 PiiSpan = tuple[int, int, str]  # (start, length, type) as curate records it
@@ -61,6 +63,8 @@ class CuratedDoc:
     text: str
     bucket: str
     knowledge: float
+    source: str = ""
+    cluster_size: int = 1
     pii_spans: tuple[PiiSpan, ...] = ()
 
 
@@ -155,12 +159,14 @@ class _ReadCuratedFile(beam.DoFn):
         columns = [c for c in _COLUMNS if c in names]
         for batch in parquet.iter_batches(batch_size=_READ_BATCH_ROWS, columns=columns):
             data = batch.to_pydict()
-            knowledge = data.get("knowledge") or [0.0] * batch.num_rows
-            pii = data.get(PII_SPANS) or [None] * batch.num_rows
-            for doc_id, text, bucket, score, spans in zip(data["id"], data["text"], data["bucket"], knowledge, pii):
+            absent = [None] * batch.num_rows
+            rows = zip(data["id"], data["text"], data["bucket"], data.get("knowledge", absent),
+                       data.get("source", absent), data.get("cluster_size", absent), data.get(PII_SPANS, absent))
+            for doc_id, text, bucket, score, source, cluster_size, spans in rows:
                 if bucket not in BUCKETS:
                     raise CuratedInputError(f"{path}: document {doc_id!r} has bucket {bucket!r}, expected one of {BUCKETS}")
-                yield CuratedDoc(str(doc_id), text or "", bucket, float(score or 0.0),
+                yield CuratedDoc(str(doc_id), text or "", bucket, float(score or 0.0), source or "",
+                                 max(1, int(cluster_size or 1)),
                                  tuple((s["start"], s["length"], s["type"]) for s in spans or ()))
 
 
@@ -225,10 +231,11 @@ class _TokenizeBatchDoFn(beam.DoFn):
                 self._reserved.inc(len(spans))
                 tokens = self._store.put_tokens(ids)
                 if doc.bucket in self._text_buckets:  # FIM re-encodes parts of the text, spans included
-                    yield TokenizedDoc(doc.id, doc.bucket, doc.knowledge, len(ids), tokens,
-                                       self._store.put_text(doc.text), spans)
+                    yield TokenizedDoc(doc.id, doc.bucket, doc.knowledge, doc.source, doc.cluster_size, len(ids),
+                                       tokens, self._store.put_text(doc.text), spans)
                 else:
-                    yield TokenizedDoc(doc.id, doc.bucket, doc.knowledge, len(ids), tokens, None)
+                    yield TokenizedDoc(doc.id, doc.bucket, doc.knowledge, doc.source, doc.cluster_size, len(ids),
+                                       tokens, None)
 
     def _encode_one(self, item: tuple[str, tuple[ReservedSpan, ...]]) -> list[int] | Exception:
         try:
