@@ -74,11 +74,15 @@ def pii_build(tmp_path_factory, tokenizer_dir, records):
     recs, spans = records
     root = tmp_path_factory.mktemp("pii_spans")
     curated = write_curated(root / "curated", recs)
-    for bucket in (KOREAN, CODE):  # multilingual stays a file without the column (an older curate run)
+    for bucket in recs:
         path = curated / bucket / "part-00000.parquet"
         table = pq.read_table(path)
-        column = pa.array([spans[i] for i in table.column("id").to_pylist()], SPAN_TYPE)
-        pq.write_table(table.append_column(PII_SPANS, column), path)
+        if bucket == MULTILINGUAL:  # a file without the column, as an older curate run wrote
+            table = table.drop_columns([PII_SPANS])
+        else:
+            column = pa.array([spans[i] for i in table.column("id").to_pylist()], SPAN_TYPE)
+            table = table.set_column(table.schema.get_field_index(PII_SPANS), PII_SPANS, column)
+        pq.write_table(table, path)
     manifest = build(curated, tokenizer_dir, root / "corpus", CONFIG)
     return manifest, root / "corpus", load(tokenizer_dir)
 
