@@ -9,8 +9,8 @@ in two modes: ``in_memory`` (one process) and ``multi_processing`` with ``--work
 
 Reported per size: input tokens (documents as read, repeats included), output tokens (document
 tokens in the shards; the rows' padding is reported apart, per stage, with the documents split and
-FIM segments split that best-fit packing records in the manifest), wall time, CPU seconds of the whole process tree, tokens per CPU-second (= per core), and
-the peak RSS of the whole process tree (sum over the build process and all its descendants; both
+FIM segments split that best-fit packing records in the manifest), wall time, CPU seconds of the
+whole process tree, tokens per CPU-second (= per core), and the peak RSS of the whole process tree (sum over the build process and all its descendants; both
 sampled every 0.1 s from /proc, so CPU of a process's last 0.1 s is missed). The peer, measured in
 the same run: the same tokenizer's bare ``encode_batch`` over the size-N texts, in tokens per
 CPU-second, i.e. tokenization alone; the ratio says what the rest of the build (balance, stage,
