@@ -7,14 +7,16 @@ so the second input holds twice the documents and twice the tokens. The build ru
 process with the default config (1:1:1, 4,096 / 32,768, FIM 0.5 on code), on Beam's DirectRunner
 in two modes: ``in_memory`` (one process) and ``multi_processing`` with ``--workers`` processes.
 
-Reported per size: input tokens (documents as read, repeats included), output tokens (in the
-shards), wall time, CPU seconds of the whole process tree, tokens per CPU-second (= per core), and
-the peak RSS of the whole process tree (sum over the build process and all its descendants; both
+Reported per size: input tokens (documents as read, repeats included), output tokens (document
+tokens in the shards; the rows' padding is reported apart, per stage, with the documents split and
+FIM segments split that best-fit packing records in the manifest), wall time, CPU seconds of the
+whole process tree, tokens per CPU-second (= per core), and the peak RSS of the whole process tree (sum over the build process and all its descendants; both
 sampled every 0.1 s from /proc, so CPU of a process's last 0.1 s is missed). The peer, measured in
 the same run: the same tokenizer's bare ``encode_batch`` over the size-N texts, in tokens per
 CPU-second, i.e. tokenization alone; the ratio says what the rest of the build (balance, stage,
 FIM re-tokenization, packing, two shuffles, writing) costs on top. Repeated texts make the
-tokenizer's caches hit on both sides; wall times depend on what else the machine runs.
+tokenizer's caches hit on both sides; wall times depend on what else the machine runs. The figures
+are also written to ``benchmarks/results/build_throughput.json`` (``benchmarks.record``: date, machine, command).
 
     .venv/bin/python benchmarks/build_throughput.py [--repeat 10] [--tokenizer DIR] [--workers 2]
 """
@@ -36,6 +38,9 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+from benchmarks.record import write_result  # noqa: E402
+
 SAMPLES = {"korean": "ko", "multilingual": "multi", "code": "code"}
 
 
@@ -126,7 +131,8 @@ def run_build(curated: Path, tokenizer: Path, output: Path, mode: str, workers: 
         "wall_s": wall,
         "cpu_s": sum(cpu.values()),
         "peak_rss_mb": peak / 2**20,
-        "summary": log.strip().splitlines()[-3:],
+        "packing": {stage["name"]: stage["stats"]["packing"] for stage in manifest["stages"]},
+        "summary": [line for line in log.strip().splitlines() if line.startswith(("corpus:", "stage"))],
     }
 
 
@@ -163,6 +169,7 @@ def main() -> int:
         sizes = (args.repeat, 2 * args.repeat)
         for repeat in sizes:
             write_curated(work / f"curated_x{repeat}", samples, repeat)
+        figures: dict[str, dict] = {"peer_tokens_per_cpu_s": peer}
         for mode in ("in_memory", "multi_processing"):
             results = {}
             for repeat in sizes:
@@ -179,7 +186,13 @@ def main() -> int:
             print(f"{mode}, input x2: peak RSS x{large['peak_rss_mb'] / small['peak_rss_mb']:.2f}, "
                   f"CPU time x{large['cpu_s'] / small['cpu_s']:.2f}, "
                   f"output tokens x{large['output_tokens'] / small['output_tokens']:.2f}")
+            figures[mode] = {f"x{repeat}": {k: v for k, v in r.items() if k != "summary"} for repeat, r in results.items()}
+    write_result("build_throughput", figures,
+                 compares="the build (tokenize, balance, context phases, FIM, pack, shards) of the sample at two sizes "
+                          "(changed ids), on one process and on 2 worker processes, beside bare tokenization of the "
+                          "same texts in the same run: input tokens per CPU-second, peak RSS, packing")
     return 0
+
 
 
 if __name__ == "__main__":

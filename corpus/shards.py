@@ -4,13 +4,17 @@ File format (DESIGN.md contract), one row per training sequence of exactly ``seq
 
     tokens       fixed_size_list<uint32>[seq_len]
     seg_starts   list<int32>    offset in the row where each segment (piece) starts; the first is 0
-    seg_buckets  list<uint8>    0 korean, 1 multilingual, 2 code (corpus.document.BUCKET_IDS)
+    seg_buckets  list<uint8>    0 korean, 1 multilingual, 2 code (corpus.document.BUCKET_IDS), 255 padding
     seg_doc_ids  list<string>   the source document id of each segment
     seg_fim      list<uint8>    0 none, 1 PSM, 2 SPM
 
-A segment is one document (or FIM chunk) followed by its ``<|endoftext|>``; a segment cut by a row
-boundary continues at offset 0 of the next row of the same pack group, so ``seg_starts[0] == 0``
-always and the trainer can build a block-diagonal attention mask from ``seg_starts`` alone.
+A segment is one document (or FIM chunk) followed by its ``<|endoftext|>``, whole inside its row
+(best-fit packing, ``mixtures/pack.py``). Only a document longer than a row is cut: at row length,
+every piece but the last filling a row of its own without ``<|endoftext|>``, all pieces under the
+document's id. A row that is not full ends with one padding segment: ``seg_doc_ids`` "",
+``seg_buckets`` ``PAD_BUCKET`` (255), ``seg_fim`` 0, every token ``<|fim_pad|>``; the trainer masks
+it from the loss. ``seg_starts[0] == 0`` always, so the trainer can build a block-diagonal
+attention mask from ``seg_starts`` alone.
 
 Stable API (the trainer depends on it; see also ``corpus.manifest``):
 
@@ -45,7 +49,8 @@ from corpus.storage import DigestingWriter, create_atomic, relative
 
 FIM_NONE, FIM_PSM, FIM_SPM = 0, 1, 2
 FIM_MODES: dict[int, str] = {FIM_NONE: "none", FIM_PSM: "psm", FIM_SPM: "spm"}
-# seg_buckets value of a row's padding tail (filled with <|fim_pad|>, masked from the loss).
+# seg_buckets value of a row's trailing padding segment (its tokens are all <|fim_pad|>); outside
+# corpus.document.BUCKET_IDS, so no bucket statistic can count it as text.
 PAD_BUCKET = 255
 
 # Rows per Arrow record batch: small enough that a writer holds little, large enough that

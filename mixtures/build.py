@@ -44,7 +44,7 @@ from corpus.manifest import MANIFEST_NAME, Manifest, StageManifest, TokenizerInf
 from corpus.storage import exists, is_url, join, open_read, remove, split
 from corpus.upsampling import UpsamplingConfig
 from mixtures.balance import Balance, BalanceConfig, DocCost, mixture_report
-from mixtures.fim import EOT, SPECIAL_TOKENS, ApplyFim, ContextFim, FimConfig
+from mixtures.fim import SPECIAL_TOKENS, ApplyFim, FimConfig
 from mixtures.pack import PackConfig, PackStage, sum_counts
 from mixtures.staging import AssignStages, StageConfig
 from mixtures.tokenize import ReadCurated, Tokenize, load_tokenizer
@@ -76,7 +76,8 @@ class BuildConfig:
             (set(self.fim.rate) <= set(BUCKETS), f"fim.rate: keys must be buckets {BUCKETS}"),
             (all(0.0 <= r <= 1.0 for r in self.fim.rate.values()), "fim.rate: rates must be in [0, 1]"),
             (0.0 <= self.fim.spm_fraction <= 1.0, "fim.spm_fraction: must be in [0, 1]"),
-            (self.pack.group_tokens > 0 and self.pack.max_shard_bytes > 0, "pack.*: must be > 0"),
+            (self.pack.group_tokens > 0 and self.pack.max_open_rows > 0 and self.pack.max_shard_bytes > 0,
+             "pack.*: must be > 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -202,22 +203,21 @@ def build_pipeline(p: beam.Pipeline, curated_dir: str, tokenizer_dir: str, outpu
                    total_tokens: int | None, config: BuildConfig, upsampling: UpsamplingConfig,
                    writer: _ManifestWriter) -> None:
     seed = config.seed
-    document_fim = config.fim.level == "document"
-    fim_buckets = [b for b in BUCKETS if config.fim.rate.get(b, 0.0) > 0.0] if document_fim else []
-    context_fim = None if document_fim else ContextFim(config.fim, tokenizer_dir, seed)
+    fim_buckets = [b for b in BUCKETS if config.fim.rate.get(b, 0.0) > 0.0]
     store = None if is_url(output_dir) else join(output_dir, WORK_DIR)  # see mixtures/token_store.py
     tokenized = (p
                  | "ReadCurated" >> ReadCurated(curated_dir)
                  | "Tokenize" >> Tokenize(tokenizer_dir, fim_buckets, store))
-    costs = DocCost(config.fim.rate if document_fim else {}, config.stages.stage1_seq_len)
+    costs = DocCost(config.fim.rate, config.stages.stage1_seq_len)
     balanced = tokenized["docs"] | "Balance" >> Balance(config.balance, upsampling, total_tokens, seed, costs)
     staged = balanced["copies"] | "Stage" >> AssignStages(config.stages, seed)
+    special = {name: writer.tokenizer.special_tokens[name] for name in SPECIAL_TOKENS}
     summaries = []
     for key, name, seq_len in (("stage1", config.stages.stage1_name, config.stages.stage1_seq_len),
                                ("stage2", config.stages.stage2_name, config.stages.stage2_seq_len)):
         units = staged[key] | f"Fim[{name}]" >> ApplyFim(config.fim, tokenizer_dir, store, name, seq_len, seed)
         summaries.append(units | f"Pack[{name}]" >> PackStage(name, seq_len, config.pack, seed, output_dir, store,
-                                                              writer.tokenizer.special_tokens[EOT], context_fim))
+                                                              special))
     skipped = (tokenized["skipped"]
                | "SkipReason" >> beam.Map(lambda item: {item[1]: 1})
                | "CountSkipped" >> beam.CombineGlobally(sum_counts))
@@ -256,7 +256,8 @@ def run_build(curated_dir: str | Path, tokenizer_dir: str | Path, output_dir: st
 
 def summary_lines(manifest: Manifest) -> list[str]:
     """What the CLI prints: shares per bucket (achieved and configured), copies per document, source
-    weights, per stage rows, tokens and shares per bucket, FIM counts (all from the manifest)."""
+    weights, per stage rows, tokens and shares per bucket, FIM counts, packing figures and skipped
+    documents (all from the manifest)."""
     balance = manifest.balance
     buckets = balance["buckets"]
     lines = [f"corpus: {balance['total_tokens']:,} tokens; bucket shares "
@@ -286,4 +287,13 @@ def summary_lines(manifest: Manifest) -> list[str]:
             f"{info['share_of_total']:.4f} of tokens; shares "
             + ", ".join(f"{b} {info['bucket_shares'][b]:.4f}" for b in BUCKETS)
             + "; FIM segments " + ", ".join(f"{mode} {n:,}" for mode, n in stage.fim.items()))
+        packing = stage.stats["packing"]
+        lines.append(
+            f"{stage.name} packing: padding {packing['padding_fraction']:.4%} ({packing['padding_tokens']:,} tokens); "
+            f"documents split {packing['documents_split']:,} of {packing['documents']:,} (longer than a row, "
+            f"{packing['pieces_of_split_documents']:,} pieces); FIM segments split {packing['fim_segments_split']:,} "
+            f"of {packing['fim_segments']:,}; kept plain for lack of room {packing['fim_without_room']:,}")
+    skipped = manifest.provenance.get("skipped_documents") or {}
+    if skipped:
+        lines.append("skipped documents: " + ", ".join(f"{reason} {n:,}" for reason, n in skipped.items()))
     return lines

@@ -1,5 +1,5 @@
 """The records that flow between the build steps: a tokenized document, one copy of it in the
-balanced corpus, the segments a copy becomes once FIM has been applied, and a planned row. They
+balanced corpus, the pack units a copy becomes once FIM has been applied, and a planned row. They
 carry ``Ref``\s (``mixtures.token_store``): on a local build references into spill files, so every
 shuffle moves a few hundred bytes per document or row; on an object-store build the bytes inline."""
 from __future__ import annotations
@@ -9,11 +9,18 @@ from dataclasses import dataclass
 from mixtures.token_store import Ref
 
 
+# A reserved-id span of a document's text: (start, length) in code points, and the token id it is
+# encoded as (a ``<|pii:TYPE|>`` placeholder recorded by curate's PII stage).
+ReservedSpan = tuple[int, int, int]
+
+
 @dataclass(frozen=True)
 class TokenizedDoc:
     """A curated document: its token ids (without ``<|endoftext|>``) in the store; its text too
-    (``text`` not None) only if its bucket may be FIM-transformed. ``source`` and ``cluster_size``
-    (its MinHash cluster's size, 1 without duplicates) are what ``mixtures/weights.py`` weighs."""
+    (``text`` not None) only if its bucket may be FIM-transformed, and then ``reserved``, the spans
+    FIM must re-encode as their reserved ids (``mixtures.tokenize.encode_with_spans``). ``source``
+    and ``cluster_size`` (its MinHash cluster's size, 1 without duplicates) are what
+    ``mixtures/weights.py`` weighs."""
 
     id: str
     bucket: str
@@ -23,6 +30,7 @@ class TokenizedDoc:
     n_tokens: int
     tokens: Ref
     text: Ref | None
+    reserved: tuple[ReservedSpan, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -36,30 +44,37 @@ class DocCopy:
 
 @dataclass(frozen=True)
 class Segment:
-    """A document (or chunk) as packed: its ``n_tokens`` stored ids, then ``<|endoftext|>``."""
+    """A document, FIM chunk or row-length piece as packed: its ``n_tokens`` stored ids, then
+    ``<|endoftext|>`` if ``eot`` (every piece of a long document but its last has none)."""
 
     doc_id: str
     bucket_id: int
     fim: int
     tokens: Ref
     n_tokens: int
+    eot: bool = True
 
     @property
     def packed_length(self) -> int:
-        return self.n_tokens + 1
+        return self.n_tokens + int(self.eot)
 
 
 @dataclass(frozen=True)
 class PackUnit:
-    """What the packer places as a whole: the segments of one document copy, in order; ``key``
-    is its hashed position in the stage's shuffled order."""
+    """What the packer places whole in one row: a segment of at most ``seq_len`` tokens, piece
+    ``piece`` of the ``pieces`` its document copy was cut into (1 for a document that fits a row).
+    ``key`` is its hashed position in the stage's order (ties of equal length, pack groups);
+    ``fim_without_room`` marks a segment drawn for FIM whose FIM form would not fit a row."""
 
     key: int
-    segments: tuple[Segment, ...]
+    segment: Segment
+    piece: int = 0
+    pieces: int = 1
+    fim_without_room: bool = False
 
     @property
     def n_tokens(self) -> int:
-        return sum(s.packed_length for s in self.segments)
+        return self.segment.packed_length
 
 
 @dataclass(frozen=True)
@@ -74,11 +89,12 @@ class Piece:
 
 @dataclass(frozen=True)
 class RowPlan:
-    """A row before its tokens are read: pieces filling exactly ``seq_len`` tokens, in order, and
-    the shard columns for its segments."""
+    """A row before its tokens are read: pieces in order, then ``padding`` ``<|fim_pad|>`` tokens,
+    together exactly ``seq_len``, and the shard columns of its segments (the padding segment last)."""
 
     pieces: tuple[Piece, ...]
     seg_starts: tuple[int, ...]
     seg_buckets: tuple[int, ...]
     seg_doc_ids: tuple[str, ...]
     seg_fim: tuple[int, ...]
+    padding: int = 0

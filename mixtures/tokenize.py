@@ -6,6 +6,16 @@ Input layout (curate's output): ``CURATED/<bucket>/*.parquet`` with at least ``i
 the mixture's source and cluster weights read (``mixtures/weights.py``). The bucket is taken from
 the ``bucket`` column, which must be one of ``corpus.document.BUCKETS``.
 
+PII placeholders are reserved ids. ``pii_spans`` (optional: a file without it, from a run before
+curate recorded spans, has none) lists per document the placeholders curate's PII stage wrote,
+``list<struct<start: int32, length: int32, type: string>>`` in code points of the final ``text``.
+Each span is encoded as the reserved id of ``<|pii:TYPE|>``, everything else as ordinary text
+(``allow_special=False``), so a literal ``<|pii:email|>`` typed in a raw document stays ordinary
+tokens and only what curate replaced becomes the reserved id (``encode_with_spans``). A span that
+does not cover its placeholder text, overlaps another or names a type the tokenizer lacks is a
+contract violation: the document is skipped with reason ``pii_spans:<what>``, never encoded with
+the placeholder as ordinary text.
+
 Token ids (``uint32``) go to the token store (``mixtures.token_store``) and the pipeline carries a
 reference; the text is stored too, only for buckets that FIM may transform (FIM splits
 characters, then re-tokenizes the parts). A document
@@ -23,15 +33,16 @@ import tempfile
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 
 from corpus.document import BUCKETS
+from corpus.placeholders import placeholder
 from corpus.storage import download, is_url, join, match, open_read
-from mixtures.records import TokenizedDoc
+from mixtures.records import ReservedSpan, TokenizedDoc
 from mixtures.token_store import StoreWriter
 
 if TYPE_CHECKING:
@@ -39,8 +50,11 @@ if TYPE_CHECKING:
 
 NAMESPACE = "build.tokenize"
 SKIPPED = "skipped"
-_COLUMNS = ("id", "text", "bucket", "knowledge", "source", "cluster_size")
+PII_SPANS = "pii_spans"
+_COLUMNS = ("id", "text", "bucket", "knowledge", "source", "cluster_size", PII_SPANS)
 _READ_BATCH_ROWS = 1024
+
+PiiSpan = tuple[int, int, str]  # (start, length, type) as curate records it
 
 
 @dataclass(frozen=True)
@@ -51,10 +65,61 @@ class CuratedDoc:
     knowledge: float
     source: str = ""
     cluster_size: int = 1
+    pii_spans: tuple[PiiSpan, ...] = ()
 
 
 class CuratedInputError(ValueError):
     """The curated input does not follow curate's Parquet contract."""
+
+
+class SpanError(ValueError):
+    """A document's ``pii_spans`` do not match its text; ``reason`` is the skip reason."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+def reserved_spans(text: str, spans: Sequence[PiiSpan], special_tokens: dict[str, int]) -> tuple[ReservedSpan, ...]:
+    """curate's ``pii_spans`` as (start, length, reserved id), sorted; ``SpanError`` if one is null,
+    does not cover exactly its placeholder's text, overlaps the one before, or has no reserved id."""
+    if any(None in span for span in spans):
+        raise SpanError("pii_spans:null", "a span with a null start, length or type")
+    out: list[ReservedSpan] = []
+    end = 0
+    for start, length, pii_type in sorted(spans):
+        token = placeholder(pii_type)
+        if special_tokens.get(token) is None:
+            raise SpanError("pii_spans:unknown_type", f"{token} is not a special token of the tokenizer")
+        if start < end:
+            raise SpanError("pii_spans:overlap", f"span at {start} overlaps the one ending at {end}")
+        if start < 0 or text[start:start + length] != token:
+            raise SpanError("pii_spans:not_placeholder",
+                            f"text at [{start}, {start + length}) is {text[start:start + length][:40]!r}, not {token}")
+        out.append((start, length, special_tokens[token]))
+        end = start + length
+    return tuple(out)
+
+
+def encode_with_spans(tok: Tokenizer, docs: Sequence[tuple[str, Sequence[ReservedSpan]]]) -> list[list[int]]:
+    """Token ids of each (text, reserved spans): every span its reserved id, the text around the
+    spans ordinary text (``allow_special=False``), all parts in one ``encode_batch`` call."""
+    parts: list[str] = []
+    for text, spans in docs:
+        start = 0
+        for begin, length, _ in spans:
+            parts.append(text[start:begin])
+            start = begin + length
+        parts.append(text[start:])
+    encoded = iter(tok.encode_batch(parts, num_workers=1))  # inside a DoFn: the runner parallelizes
+    out = []
+    for _, spans in docs:
+        ids = list(next(encoded))
+        for _, _, token in spans:
+            ids.append(token)
+            ids += next(encoded)
+        out.append(ids)
+    return out
 
 
 def load_tokenizer(directory: str | Path) -> Tokenizer:
@@ -96,12 +161,13 @@ class _ReadCuratedFile(beam.DoFn):
             data = batch.to_pydict()
             absent = [None] * batch.num_rows
             rows = zip(data["id"], data["text"], data["bucket"], data.get("knowledge", absent),
-                       data.get("source", absent), data.get("cluster_size", absent))
-            for doc_id, text, bucket, score, source, cluster_size in rows:
+                       data.get("source", absent), data.get("cluster_size", absent), data.get(PII_SPANS, absent))
+            for doc_id, text, bucket, score, source, cluster_size, spans in rows:
                 if bucket not in BUCKETS:
                     raise CuratedInputError(f"{path}: document {doc_id!r} has bucket {bucket!r}, expected one of {BUCKETS}")
                 yield CuratedDoc(str(doc_id), text or "", bucket, float(score or 0.0), source or "",
-                                 max(1, int(cluster_size or 1)))
+                                 max(1, int(cluster_size or 1)),
+                                 tuple((s["start"], s["length"], s["type"]) for s in spans or ()))
 
 
 class ReadCurated(beam.PTransform):
@@ -128,6 +194,7 @@ class _TokenizeBatchDoFn(beam.DoFn):
         self._docs = Metrics.counter(NAMESPACE, "docs")
         self._tokens = Metrics.counter(NAMESPACE, "tokens")
         self._skipped = Metrics.counter(NAMESPACE, "skipped")
+        self._reserved = Metrics.counter(NAMESPACE, "pii_reserved_ids")
 
     def setup(self) -> None:
         self._tok = load_tokenizer(self._tokenizer_dir)
@@ -139,12 +206,19 @@ class _TokenizeBatchDoFn(beam.DoFn):
         self._store.close()
 
     def process(self, batch: list[CuratedDoc]) -> Iterable:
-        texts = [d.text for d in batch]
+        docs: list[tuple[CuratedDoc, tuple[ReservedSpan, ...]]] = []
+        for doc in batch:
+            try:
+                docs.append((doc, reserved_spans(doc.text, doc.pii_spans, self._tok.special_tokens)))
+            except SpanError as exc:
+                self._skipped.inc()
+                yield beam.pvalue.TaggedOutput(SKIPPED, (doc.id, exc.reason))
+        inputs = [(doc.text, spans) for doc, spans in docs]
         try:
-            encoded = self._tok.encode_batch(texts, num_workers=1)  # the runner parallelizes
+            encoded: list = encode_with_spans(self._tok, inputs)
         except Exception:  # find the offending document(s) instead of losing the batch
-            encoded = [self._encode_one(text) for text in texts]
-        for doc, ids in zip(batch, encoded):
+            encoded = [self._encode_one(item) for item in inputs]
+        for (doc, spans), ids in zip(docs, encoded):
             if isinstance(ids, Exception):
                 self._skipped.inc()
                 yield beam.pvalue.TaggedOutput(SKIPPED, (doc.id, f"tokenize:{type(ids).__name__}"))
@@ -154,13 +228,18 @@ class _TokenizeBatchDoFn(beam.DoFn):
             else:
                 self._docs.inc()
                 self._tokens.inc(len(ids))
-                text = self._store.put_text(doc.text) if doc.bucket in self._text_buckets else None
-                yield TokenizedDoc(doc.id, doc.bucket, doc.knowledge, doc.source, doc.cluster_size, len(ids),
-                                   self._store.put_tokens(ids), text)
+                self._reserved.inc(len(spans))
+                tokens = self._store.put_tokens(ids)
+                if doc.bucket in self._text_buckets:  # FIM re-encodes parts of the text, spans included
+                    yield TokenizedDoc(doc.id, doc.bucket, doc.knowledge, doc.source, doc.cluster_size, len(ids),
+                                       tokens, self._store.put_text(doc.text), spans)
+                else:
+                    yield TokenizedDoc(doc.id, doc.bucket, doc.knowledge, doc.source, doc.cluster_size, len(ids),
+                                       tokens, None)
 
-    def _encode_one(self, text: str) -> list[int] | Exception:
+    def _encode_one(self, item: tuple[str, tuple[ReservedSpan, ...]]) -> list[int] | Exception:
         try:
-            return self._tok.encode(text)
+            return encode_with_spans(self._tok, [item])[0]
         except Exception as exc:
             return exc
 

@@ -10,7 +10,7 @@ import pytest
 
 from corpus.document import BUCKETS, KOREAN
 from corpus.manifest import Manifest
-from corpus.shards import StageReader
+from corpus.shards import PAD_BUCKET, StageReader
 from mixtures.fim import EOT
 from tests.mixtures.conftest import (SMALL_STAGES, build, copies_in_shards, segments_in_shards, write_curate_stats,
                                      write_curated)
@@ -112,7 +112,9 @@ def test_every_row_has_exactly_seq_len_tokens_and_well_formed_segments(built, to
             starts = row.seg_starts.tolist()
             assert starts[0] == 0 and starts == sorted(set(starts))
             assert all(row.tokens[s - 1] == eot for s in starts[1:])  # every segment before the last ends with EOT
-            assert set(row.seg_buckets.tolist()) <= {0, 1, 2} and set(row.seg_fim.tolist()) <= {0, 1, 2}
+            buckets = row.seg_buckets.tolist()
+            assert set(buckets[:-1]) <= {0, 1, 2} and buckets[-1] in {0, 1, 2, PAD_BUCKET}  # padding only last
+            assert set(row.seg_fim.tolist()) <= {0, 1, 2}
             assert int(row.tokens.max()) < tok.vocab_size
 
 
@@ -127,7 +129,7 @@ def test_manifest_verifies_and_records_tokenizer_config_and_counts(built, tokeni
     assert reloaded.provenance["software"]["apache-beam"]
     for stage in reloaded.stages:
         rows_tokens = stage.rows * stage.seq_len
-        assert rows_tokens == sum(stage.tokens_per_bucket.values())
+        assert rows_tokens == sum(stage.tokens_per_bucket.values()) + stage.stats["packing"]["padding_tokens"]
         assert sum(stage.fim.values()) > 0
 
 
@@ -136,7 +138,7 @@ def test_a_document_is_in_both_stages_only_when_it_has_several_copies(built, tok
     stages_of: dict[str, set[str]] = {}
     copies: Counter[str] = Counter()
     for stage, doc_id, bucket, last in segments_in_shards(manifest, corpus, tok.special_tokens[EOT]):
-        if bucket != 2:  # text buckets: no FIM chunks, one segment per copy
+        if bucket in (0, 1):  # text buckets (not code, not padding): no FIM chunks, one EOT per copy
             stages_of.setdefault(doc_id, set()).add(stage)
             copies[doc_id] += int(last)
     in_both = [d for d, names in stages_of.items() if len(names) == 2]

@@ -10,6 +10,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from corpus.completion import MARKER_NAME
 from corpus.manifest import MANIFEST_NAME, Manifest, ManifestError
 from corpus.shards import StageReader
 from corpus.storage import download
@@ -43,7 +44,8 @@ def test_a_build_on_an_object_store_writes_the_local_builds_bytes_and_leaves_onl
     assert _without_tokenizer_path(manifest) == _without_tokenizer_path(local_manifest)
     objects = memfs.under(corpus)
     shards = {f"{corpus}/{f.path}": f.sha256 for stage in manifest.stages for f in stage.files}
-    assert set(objects) == {*shards, f"{corpus}/{MANIFEST_NAME}"}  # no work dir, temp or stale object
+    # no work dir, temp or stale object; the completion marker is written last (corpus/completion.py)
+    assert set(objects) == {*shards, f"{corpus}/{MANIFEST_NAME}", f"{corpus}/{MARKER_NAME}"}
     assert {name: hashlib.sha256(objects[name]).hexdigest() for name in shards} == shards
 
     copy = download(corpus, tmp_path / "copy")

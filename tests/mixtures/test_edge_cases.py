@@ -1,6 +1,6 @@
 """The build on awkward inputs: a document longer than 32k tokens, a tiny corpus, an empty or
 too-small bucket, curated Parquet without a knowledge column, without curate's stats.json or with a
-bad bucket, and a build config that still sets the upsampling curate owns."""
+bad bucket, and a build config that still sets the upsampling curate owns or the removed context-level FIM."""
 from __future__ import annotations
 
 import logging
@@ -28,12 +28,12 @@ TINY_STAGES = {"stages": {"stage1_seq_len": 64, "stage2_seq_len": 256}}
 def _rows_are_exact(manifest: Manifest, corpus) -> None:
     for stage in manifest.stages:
         reader = StageReader(corpus, stage.name)
-        assert stage.rows * stage.seq_len == sum(stage.tokens_per_bucket.values())
+        assert stage.rows * stage.seq_len == sum(stage.tokens_per_bucket.values()) + stage.stats["packing"]["padding_tokens"]
         for index in range(len(reader)):
             assert reader.tokens(index).shape == (stage.seq_len,)
 
 
-def test_a_code_document_longer_than_32k_tokens_is_fim_chunked_and_spans_full_rows(tmp_path, tokenizer_dir):
+def test_a_code_document_longer_than_32k_tokens_is_cut_into_fim_chunks_that_each_fit_a_row(tmp_path, tokenizer_dir):
     from corpus.tokenizer import load
 
     tok = load(tokenizer_dir)
@@ -54,13 +54,16 @@ def test_a_code_document_longer_than_32k_tokens_is_fim_chunked_and_spans_full_ro
         for doc_id, start, end in zip(row.seg_doc_ids, row.seg_starts.tolist(), ends):
             if doc_id.startswith(longest["id"] + "#"):
                 pieces[doc_id] = pieces.get(doc_id, 0) + end - start
-    # ceil((n + 1) / 32768) chunks of about equal length, each FIM'd or not on its own, spanning rows.
-    chunks = chunk_count(n_tokens, 32768)
-    assert chunks > 1 and sorted(pieces) == sorted(f"{longest['id']}#{k}" for k in range(chunks))
+    # About ceil(n / (32768 - FIM_ROOM)) chunks of about equal length (one more where character
+    # boundaries shorten the cuts), each FIM'd or not on its own, each whole in one row.
+    chunks = len(pieces)
+    assert chunk_count(n_tokens, 32768) <= chunks <= chunk_count(n_tokens, 32768) + 1 and chunks > 1
+    assert sorted(pieces) == sorted(f"{longest['id']}#{k}" for k in range(chunks))
     assert sum(pieces.values()) == pytest.approx(n_tokens, rel=0.01)
+    assert max(pieces.values()) <= 32768 and manifest.stage("stage2_32k").stats["packing"]["fim_segments_split"] == 0
 
 
-def test_a_tiny_corpus_builds_reports_dropped_tokens_and_skipped_documents_and_keeps_rows_exact(tmp_path,
+def test_a_tiny_corpus_builds_pads_its_last_rows_reports_skipped_documents_and_keeps_rows_exact(tmp_path,
                                                                                                  tokenizer_dir):
     empty = {"id": "empty-doc", "text": ""}
     records = {KOREAN: [*read_sample("ko", 2), empty], MULTILINGUAL: read_sample("multi", 1), CODE: read_sample("code", 2)}
@@ -69,8 +72,9 @@ def test_a_tiny_corpus_builds_reports_dropped_tokens_and_skipped_documents_and_k
     Manifest.load(tmp_path / "corpus").verify()
     assert manifest.stages[0].rows > 0
     assert manifest.provenance["skipped_documents"] == {"tokenize:empty": 1}
-    for stage in manifest.stages:
-        assert sum(stage.stats["dropped_tokens_per_bucket"].values()) < len(records) * stage.seq_len
+    for stage in manifest.stages:  # nothing is dropped: a group's rows with room left are padded
+        packing = stage.stats["packing"]
+        assert 0 < packing["padding_tokens"] == round(packing["padding_fraction"] * stage.rows * stage.seq_len)
 
 
 def test_an_empty_bucket_stops_the_cli_with_a_message_naming_it(tmp_path, tokenizer_dir):
@@ -143,6 +147,17 @@ def test_a_build_config_that_sets_balance_upsampling_is_told_where_the_setting_l
         main(argv)
 
 
+def test_a_build_config_that_asks_for_context_level_fim_is_told_it_was_removed(tmp_path):
+    from beam_pipeline import main
+
+    config = tmp_path / "build.yaml"
+    config.write_text(yaml.safe_dump({"fim": {"level": "context"}}))
+    argv = ["build", "--curated", str(tmp_path / "curated"), "--tokenizer", str(tmp_path / "tokenizer"),
+            "--output", str(tmp_path / "corpus"), "--config", str(config)]
+    with pytest.raises(SystemExit, match=r"build: fim\.level: .*context-level FIM was removed"):
+        main(argv)
+
+
 def test_a_row_with_an_unknown_bucket_is_a_clear_error(tmp_path, tokenizer_dir):
     curated = write_curated(tmp_path / "curated", {KOREAN: read_sample("ko", 3)})
     path = curated / KOREAN / "part-00000.parquet"
@@ -151,3 +166,22 @@ def test_a_row_with_an_unknown_bucket_is_a_clear_error(tmp_path, tokenizer_dir):
                                     pa.array(["klingon"] * table.num_rows)), path)
     with pytest.raises(CuratedInputError, match="bucket 'klingon'"):
         build(curated, tokenizer_dir, tmp_path / "corpus", TINY_STAGES)
+
+
+def test_a_fim_document_that_fits_a_row_only_without_its_sentinels_stays_plain_and_is_counted(tmp_path, tokenizer_dir):
+    from corpus.tokenizer import load
+
+    tok = load(tokenizer_dir)
+    code = read_sample("code", 3)
+    n_tokens = len(tok.encode(code[0]["text"]))
+    # Row length n + 2: the plain document fits (n + EOT), its FIM form (n + 3 sentinels + EOT) cannot.
+    config = {"fim": {"rate": {CODE: 1.0}}, "stages": {"stage1_seq_len": n_tokens + 2, "stage2_seq_len": 4 * n_tokens,
+                                                       "stage2_fraction": 0.0}}
+    records = {KOREAN: read_sample("ko", 20), MULTILINGUAL: read_sample("multi", 10), CODE: code}
+    manifest = build(write_curated(tmp_path / "curated", records), tokenizer_dir, tmp_path / "corpus", config)
+    stage1 = manifest.stage("stage1_4k")
+    rows = StageReader(tmp_path / "corpus", "stage1_4k")
+    whole = [rows.row(i) for i in range(len(rows)) if code[0]["id"] in rows.row(i).seg_doc_ids]
+    assert whole and all(r.seg_fim[r.seg_doc_ids.index(code[0]["id"])] == 0 for r in whole)
+    assert stage1.stats["packing"]["fim_without_room"] == len(whole)  # each copy, drawn at rate 1, kept plain
+    assert stage1.stats["packing"]["fim_segments_split"] == 0

@@ -1,5 +1,5 @@
 """The build's pure rules, without Beam: FIM split/arrangement, chunking, balance targets and
-rounding, stage-2 fill, row packing."""
+rounding, stage-2 fill, best-fit row packing."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,21 +8,40 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corpus.document import BUCKETS
-from corpus.shards import FIM_PSM, FIM_SPM
+from corpus.shards import FIM_PSM, FIM_SPM, PAD_BUCKET
 from mixtures.balance import BalanceConfig, BalanceError, bucket_targets, copies_on_grid
-from mixtures.fim import EOT, MIDDLE, PREFIX, SUFFIX, arrange, chunk_count, chunk_text, expected_cost, fim_split
-from mixtures.pack import _RowBuilder, materialize
-from mixtures.records import Segment
+from mixtures.fim import (EOT, FIM_ROOM, MIDDLE, PAD, PREFIX, SUFFIX, arrange, chunk_bounds, chunk_count,
+                          expected_cost, fim_split, row_pieces)
+from mixtures.pack import BestFitRows, materialize, pack_group, pack_order
+from mixtures.records import PackUnit, Segment
 from mixtures.token_store import StoreReader, StoreWriter
 from mixtures.staging import SELECT_EXACT, _LengthHistogram, cost_class, selected, stage2_plan
 
-SPECIAL = {EOT: 0, PREFIX: 1, MIDDLE: 2, SUFFIX: 3}
+SPECIAL = {EOT: 0, PREFIX: 1, MIDDLE: 2, SUFFIX: 3, PAD: 4}
 
 
 @given(st.text(max_size=200), st.floats(0, 1, exclude_max=True), st.floats(0, 1, exclude_max=True))
 def test_fim_split_parts_concatenate_to_the_text(text, u1, u2):
-    prefix, middle, suffix = fim_split(text, u1, u2)
+    (prefix, _), (middle, _), (suffix, _) = fim_split(text, u1, u2)
     assert prefix + middle + suffix == text
+
+
+@given(st.lists(st.integers(0, 30), min_size=1, max_size=6), st.floats(0, 1, exclude_max=True),
+       st.floats(0, 1, exclude_max=True))
+def test_fim_split_never_cuts_a_reserved_span_and_carries_each_span_into_its_part(gaps, u1, u2):
+    token = "<|pii:email|>"
+    text, spans = "", []
+    for gap in gaps:
+        text += "x" * gap
+        spans.append((len(text), len(token), 99))
+        text += token
+    parts = fim_split(text, u1, u2, spans)
+    assert "".join(part for part, _ in parts) == text
+    carried = [span for part, part_spans in parts for span in part_spans]
+    assert len(carried) == len(spans)
+    for part, part_spans in parts:
+        assert all(part[s:s + n] == token for s, n, _ in part_spans)
+        assert part.count(token) == len(part_spans)  # no placeholder is cut or lost
 
 
 def test_fim_split_points_are_uniform_over_character_positions():
@@ -30,7 +49,7 @@ def test_fim_split_points_are_uniform_over_character_positions():
     text = "x" * 9
     counts = np.zeros(10)
     for u1, u2 in rng.random((20000, 2)):
-        prefix, middle, _ = fim_split(text, u1, u2)
+        (prefix, _), (middle, _), _ = fim_split(text, u1, u2)
         counts[len(prefix)] += 1
         counts[len(prefix) + len(middle)] += 1
     assert counts.min() > 0.8 * counts.mean() and counts.max() < 1.2 * counts.mean()
@@ -42,17 +61,30 @@ def test_psm_and_spm_follow_the_papers_token_order():
     assert arrange(FIM_SPM, p, m, s, SPECIAL) == [1, 3, 30, 31, 2, 10, 11, 20]
 
 
-@given(st.text(min_size=1, max_size=300), st.integers(1, 20))
-def test_chunks_concatenate_to_the_text(text, pieces):
-    chunks = chunk_text(text, pieces)
-    assert "".join(chunks) == text and len(chunks) <= pieces
+@given(st.text(min_size=1, max_size=300), st.integers(4, 40))
+def test_fim_chunks_cut_at_character_starts_fit_their_limit_and_concatenate_to_the_text(text, max_tokens):
+    data = text.encode("utf-8")
+    token_bytes = np.ones(len(data), dtype=np.int64)  # one token per byte: cuts may fall inside a character
+    bounds = chunk_bounds(token_bytes, data, max_tokens)
+    assert bounds[0][0] == 0 and bounds[-1][1] == len(data)
+    assert all(a < b == c for (a, b), (c, _) in zip(bounds, bounds[1:]))
+    assert all(b - a <= max_tokens for a, b in bounds)
+    assert "".join(data[a:b].decode("utf-8") for a, b in bounds) == text  # each chunk decodes on its own
 
 
-def test_long_fim_documents_get_one_chunk_per_context():
-    assert chunk_count(4095, 4096) == 1 and chunk_count(4096, 4096) == 2 and chunk_count(40_000, 4096) == 10
+def test_a_document_without_fim_is_cut_at_row_length_only_when_longer_than_a_row():
+    assert row_pieces(4095, 4096) == [(0, 4095, True)]
+    assert row_pieces(4096, 4096) == [(0, 4096, False), (4096, 4096, True)]  # the last piece is only EOT
+    pieces = row_pieces(10_000, 4096)
+    assert pieces == [(0, 4096, False), (4096, 8192, False), (8192, 10_000, True)]
+
+
+def test_long_fim_documents_get_chunks_that_leave_room_for_the_sentinels():
+    assert chunk_count(4095, 4096) == 1 and chunk_count(4096, 4096) == 2
+    assert chunk_count(40_000, 4096) == -(-40_000 // (4096 - FIM_ROOM)) == 10
     assert expected_cost(100, 0.0, 4096) == 101
     assert expected_cost(100, 0.5, 4096) == 103  # + EOT + 0.5 * 4 FIM tokens
-    assert expected_cost(40_000, 0.5, 4096) == 40_000 + 10 + 9 + 20
+    assert expected_cost(40_000, 0.5, 4096) == 40_000 + 10 + 20
 
 
 def test_default_total_is_max_epochs_times_the_smallest_bucket():
@@ -119,14 +151,67 @@ def test_length_histogram_stays_small_however_many_distinct_lengths():
     assert max(c / cost_class(c) for c in range(256, 1_000_000, 997)) <= 1 + 1 / 128
 
 
-def test_row_builder_cuts_exact_rows_continues_segments_at_offset_zero_and_reads_tokens_back(tmp_path):
+def _unit(name: str, length: int, writer: StoreWriter) -> PackUnit:
+    ids = np.arange(100, 100 + length - 1)  # + EOT = length
+    return PackUnit(sum(map(ord, name)), Segment(name, 0, 0, writer.put_tokens(ids), length - 1))  # key: ties by name
+
+
+def test_best_fit_places_each_unit_whole_into_the_row_with_least_room_and_pads_the_rest(tmp_path):
     writer = StoreWriter(tmp_path)
-    a = Segment("a", 0, 0, writer.put_tokens(np.arange(10, 15)), 5)  # packed: 10..14 EOT
-    b = Segment("b", 2, 1, writer.put_tokens([20, 21]), 2)  # packed: 20 21 EOT
+    units = [_unit(n, size, writer) for n, size in (("a", 6), ("b", 5), ("c", 4), ("d", 3), ("e", 2), ("f", 2))]
     writer.close()
-    builder = _RowBuilder(4)
-    plans = [*builder.add(a), *builder.add(b)]
-    rows = [materialize(plan, StoreReader(tmp_path), 0, 4) for plan in plans]
-    assert [r.tokens.tolist() for r in rows] == [[10, 11, 12, 13], [14, 0, 20, 21]]
-    assert rows[1].seg_starts == (0, 2) and rows[1].seg_doc_ids == ("a", "b") and rows[1].seg_fim == (0, 1)
-    assert builder.partial() == {2: 1}  # the EOT of "b" is left for a row that is dropped
+    packer = BestFitRows(8, max_open_rows=16)
+    plans = [plan for unit in sorted(units, key=pack_order) for plan in packer.add(unit)] + list(packer.finish())
+    # decreasing: a(6) opens row 1, b(5) row 2, c(4) row 3; d(3) fits b's row (room 3) exactly;
+    # e(2) fits a's row (room 2) exactly; f(2) goes to c's row (room 4, the only one left).
+    assert sorted(p.seg_doc_ids for p in plans) == [("a", "e"), ("b", "d"), ("c", "f", "")]
+    padded = next(p for p in plans if p.padding)
+    assert padded.padding == 2 and padded.seg_starts == (0, 4, 6)
+    assert padded.seg_buckets[-1] == PAD_BUCKET and padded.seg_fim[-1] == 0
+    row = materialize(padded, StoreReader(tmp_path), SPECIAL, 8)
+    assert row.tokens.tolist() == [100, 101, 102, 0, 100, 0, 4, 4]  # c + EOT, f + EOT, two <|fim_pad|>
+
+
+def test_best_fit_with_a_bound_on_open_rows_closes_the_fullest_and_still_never_cuts_a_unit(tmp_path):
+    writer = StoreWriter(tmp_path)
+    units = [_unit(f"u{i}", size, writer) for i, size in enumerate((7, 6, 5, 4, 3, 2, 1, 1))]
+    writer.close()
+    packer = BestFitRows(8, max_open_rows=2)
+    plans = [plan for unit in sorted(units, key=pack_order) for plan in packer.add(unit)] + list(packer.finish())
+    ids = [d for p in plans for d in p.seg_doc_ids if d]
+    assert sorted(ids) == sorted(u.segment.doc_id for u in units)  # every unit exactly once
+    first = plans[0]  # u0 (7), u1 (6), u2 (5): the third open row closes the fullest, u0's
+    assert first.seg_doc_ids == ("u0", "") and first.padding == 1
+    reader = StoreReader(tmp_path)
+    assert all(materialize(p, reader, SPECIAL, 8).tokens.shape == (8,) for p in plans)
+
+
+def test_a_unit_longer_than_a_row_is_refused(tmp_path):
+    writer = StoreWriter(tmp_path)
+    unit = _unit("long", 9, writer)
+    writer.close()
+    with pytest.raises(ValueError, match="9 tokens, rows hold 8"):
+        list(BestFitRows(8, 4).add(unit))
+
+
+@pytest.mark.parametrize("max_open_rows", [1 << 14, 256])
+def test_best_fit_pads_under_one_percent_of_rows_of_web_like_lengths_where_next_fit_pads_far_more(max_open_rows):
+    """Ding et al. 2024's claim, on 20,000 lognormal lengths (median ~600 tokens, as web text) cut
+    at row length as the build cuts them, with all ~6,000 rows open or only 256 (windowed); the
+    peer is next fit (a new row whenever a unit does not fit the current one)."""
+    rng = np.random.default_rng(0)
+    seq_len = 4096
+    sizes = [size for n in rng.lognormal(6.4, 1.2, 20_000).astype(int) + 2
+             for size in (min(seq_len, n - k) for k in range(0, n, seq_len))]
+    units = [PackUnit(int(rng.integers(1 << 62)), Segment(f"d{i}", 0, 0, b"", size - 1)) for i, size in enumerate(sizes)]
+    rows = list(pack_group(units, seq_len, max_open_rows))
+    best_fit = sum(r.padding for r in rows) / (len(rows) * seq_len)
+    next_fit_rows, fill = 1, 0
+    for size in sizes:
+        if fill + size > seq_len:
+            next_fit_rows, fill = next_fit_rows + 1, 0
+        fill += size
+    next_fit = 1 - sum(sizes) / (next_fit_rows * seq_len)
+    assert sum(len(r.pieces) for r in rows) == len(units)
+    assert best_fit < 0.01 and next_fit > 10 * best_fit
+    assert list(pack_group(reversed(units), seq_len, max_open_rows)) == rows  # arrival order does not matter

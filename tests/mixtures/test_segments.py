@@ -1,13 +1,15 @@
-"""Every packed segment is lossless: decoding a plain segment gives its source text, and putting a
-FIM segment's parts back in order gives its source text (built at the production seq_len)."""
+"""Every packed segment is lossless, read the way a trainer reads rows: a document that fits a row
+is one segment that decodes to its text; a FIM segment's parts put back in order give its text; the
+chunks of a long FIM-bucket document concatenate to the document (built at the production seq_len
+with FIM on every bucket; ``test_packing.py`` checks the row-length pieces of buckets without FIM)."""
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 
 import pytest
 
-from corpus.shards import FIM_NONE, FIM_PSM, FIM_SPM, StageReader
-from mixtures.fim import EOT, MIDDLE, PREFIX, SUFFIX, chunk_count, chunk_text
+from corpus.shards import FIM_NONE, FIM_PSM, FIM_SPM, PAD_BUCKET, StageReader
+from mixtures.fim import EOT, MIDDLE, PREFIX, SUFFIX
 
 
 @pytest.fixture(scope="module")
@@ -22,66 +24,73 @@ def texts(small_records) -> dict[str, str]:
     return {r["id"]: r["text"] for recs in small_records.values() for r in recs}
 
 
-def _whole_segments(reader: StageReader, eot: int):
-    """(doc id, fim mode, tokens without EOT) of every segment that starts and ends inside one row.
-    A row's first piece may continue a segment from another row, so only pieces after it count."""
-    for index in range(len(reader)):
-        row = reader.row(index)
-        ends = [*row.seg_starts[1:].tolist(), reader.seq_len]
-        for i in range(1, len(ends)):
-            start, end = int(row.seg_starts[i]), ends[i]
-            if row.tokens[end - 1] == eot:
-                yield row.seg_doc_ids[i], int(row.seg_fim[i]), row.tokens[start:end - 1].tolist()
-
-
-def _source(doc_id: str, texts: dict[str, str], tok, seq_len: int) -> str:
-    """The text a segment was made from: the document, or chunk k of it (id ``<doc>#<k>``)."""
-    if doc_id in texts:
-        return texts[doc_id]
-    base, k = doc_id.rsplit("#", 1)
-    text = texts[base]
-    return chunk_text(text, chunk_count(len(tok.encode(text)), seq_len))[int(k)]
-
-
-def _segments(default_build, tok):
+def _segments(default_build, eot: int):
+    """(seq_len, doc id, fim mode, ids without a closing EOT, whether it closed with EOT) of every
+    non-padding segment of every row."""
     manifest, corpus = default_build
     for stage in manifest.stages:
-        for doc_id, fim, ids in _whole_segments(StageReader(corpus, stage.name), tok.special_tokens[EOT]):
-            yield stage.seq_len, doc_id, fim, ids
+        reader = StageReader(corpus, stage.name)
+        for index in range(len(reader)):
+            row = reader.row(index)
+            ends = [*row.seg_starts[1:].tolist(), reader.seq_len]
+            for doc_id, start, end, bucket, fim in zip(row.seg_doc_ids, row.seg_starts.tolist(), ends,
+                                                       row.seg_buckets.tolist(), row.seg_fim.tolist()):
+                if bucket == PAD_BUCKET:
+                    continue
+                ids = row.tokens[start:end].tolist()
+                closed = ids[-1] == eot
+                yield stage.seq_len, doc_id, fim, ids[:-1] if closed else ids, closed
 
 
-def test_decoding_a_non_fim_segment_gives_its_source_text_exactly(default_build, tok, texts):
+def _unfim(fim: int, ids: list[int], tok) -> str:
+    special = tok.special_tokens
+    pre, suf, mid = special[PREFIX], special[SUFFIX], special[MIDDLE]
+    if fim == FIM_PSM:  # <PRE> prefix <SUF> suffix <MID> middle
+        assert ids[0] == pre
+        s, m = ids.index(suf), ids.index(mid)
+        return tok.decode(ids[1:s]) + tok.decode(ids[m + 1:]) + tok.decode(ids[s + 1:m])
+    assert fim == FIM_SPM and ids[:2] == [pre, suf]  # the paper's SPM variant: <PRE> <SUF> suffix <MID> prefix middle
+    m = ids.index(mid)
+    return tok.decode(ids[m + 1:]) + tok.decode(ids[2:m])
+
+
+def test_a_plain_document_that_fits_a_row_is_one_segment_that_decodes_to_its_text(default_build, tok, texts):
     checked = 0
-    for seq_len, doc_id, fim, ids in _segments(default_build, tok):
-        if fim == FIM_NONE:
-            assert tok.decode(ids) == _source(doc_id, texts, tok, seq_len), doc_id
+    for seq_len, doc_id, fim, ids, closed in _segments(default_build, tok.special_tokens[EOT]):
+        if fim == FIM_NONE and doc_id in texts:
+            assert closed and tok.decode(ids) == texts[doc_id], doc_id
             checked += 1
     assert checked >= 50
 
 
-def test_reordering_a_fim_segments_parts_gives_its_source_text_exactly(default_build, tok, texts):
-    special = tok.special_tokens
-    pre, suf, mid = special[PREFIX], special[SUFFIX], special[MIDDLE]
-    checked: Counter[int] = Counter()
-    for seq_len, doc_id, fim, ids in _segments(default_build, tok):
-        if fim == FIM_PSM:  # <PRE> prefix <SUF> suffix <MID> middle
-            assert ids[0] == pre
-            s, m = ids.index(suf), ids.index(mid)
-            text = tok.decode(ids[1:s]) + tok.decode(ids[m + 1:]) + tok.decode(ids[s + 1:m])
-        elif fim == FIM_SPM:  # the paper's SPM variant: <PRE> <SUF> suffix <MID> prefix middle
-            assert ids[:2] == [pre, suf]
-            m = ids.index(mid)
-            text = tok.decode(ids[m + 1:]) + tok.decode(ids[2:m])
-        else:
+def test_fim_segments_reorder_to_their_text_and_long_documents_chunks_concatenate_to_it(default_build, tok, texts):
+    chunk_texts: dict[str, set[str]] = defaultdict(set)
+    checked = {FIM_PSM: 0, FIM_SPM: 0}
+    for _, doc_id, fim, ids, closed in _segments(default_build, tok.special_tokens[EOT]):
+        if doc_id in texts and fim == FIM_NONE:
             continue
-        assert text == _source(doc_id, texts, tok, seq_len), doc_id
-        checked[fim] += 1
+        assert closed, doc_id  # FIM examples and FIM-bucket chunks end with their own EOT
+        text = tok.decode(ids) if fim == FIM_NONE else _unfim(fim, ids, tok)
+        if doc_id in texts:
+            assert text == texts[doc_id], doc_id
+        else:
+            chunk_texts[doc_id].add(text)
+        checked.get(fim) is not None and checked.__setitem__(fim, checked[fim] + 1)
     assert checked[FIM_PSM] >= 10 and checked[FIM_SPM] >= 10
+    by_doc: dict[str, dict[int, str]] = defaultdict(dict)
+    for chunk_id, variants in chunk_texts.items():
+        assert len(variants) == 1, chunk_id  # every copy cuts a document the same way
+        base, k = chunk_id.rsplit("#", 1)
+        by_doc[base][int(k)] = variants.pop()
+    assert by_doc, "expected long FIM-bucket documents cut into chunks"
+    for base, chunks in by_doc.items():
+        assert sorted(chunks) == list(range(len(chunks))), base
+        assert "".join(chunks[k] for k in range(len(chunks))) == texts[base]
 
 
 def test_fim_sentinels_never_come_from_document_text(default_build, tok):
     sentinels = {tok.special_tokens[t] for t in (PREFIX, SUFFIX, MIDDLE)}
-    for _, _, fim, ids in _segments(default_build, tok):
+    for _, _, fim, ids, _ in _segments(default_build, tok.special_tokens[EOT]):
         if fim == FIM_NONE:
             assert not sentinels & set(ids)
         else:
