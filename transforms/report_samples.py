@@ -44,7 +44,9 @@ SAMPLE_CHARS = 400
 SCRUB_CONTEXT = 100
 BINS_PER_DECADE = {"length": 10, "measured": 20}
 KNOWLEDGE_BINS = 20
-MEASURED = re.compile(r"^([a-z0-9_]+)=([0-9.eE+-]+)")
+# ``rule=value`` details of the repetition and quality stages; a value must be a whole number
+# (a detail such as ``lang=en`` or ``max=e5`` is no measurement).
+MEASURED = re.compile(r"^([a-z0-9_]+)=([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(?![0-9A-Za-z_.])")
 _SAMPLES = "samples"
 _PLACEHOLDER = re.compile("|".join(map(re.escape, PLACEHOLDERS)))
 _LONGEST_PLACEHOLDER = max(map(len, PLACEHOLDERS))
