@@ -40,7 +40,9 @@ UNDETERMINED = "undetermined"  # a text document rejected before language ID gav
 SAMPLES_PER_KEY = 2
 SAMPLE_CHARS = 400
 SCRUB_CONTEXT = 100
-MEASURED = re.compile(r"^([a-z0-9_]+)=([0-9.eE+-]+)")
+# ``rule=value`` details of the repetition and quality stages; a value must be a whole number
+# (a detail such as ``lang=en`` or ``max=e5`` is no measurement).
+MEASURED = re.compile(r"^([a-z0-9_]+)=([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(?![0-9A-Za-z_.])")
 _SAMPLES = "samples"
 _PLACEHOLDER = re.compile("|".join(map(re.escape, PLACEHOLDERS)))
 _LONGEST_PLACEHOLDER = max(map(len, PLACEHOLDERS))

@@ -89,3 +89,14 @@ def test_report_data_is_written_to_an_object_store():
         assert list(memfs.under(url)) == [f"{url}/{REPORT_DATA}"]  # no temporary object left
     finally:
         memfs.clear(url)
+
+
+def test_only_numeric_rule_values_count_as_measurements():
+    """A rejection detail such as ``lang=en`` or ``x=e`` is no measurement (``float('e')`` once
+    stopped a whole curate run)."""
+    from transforms.report_samples import MEASURED
+
+    assert MEASURED.match("dup_line_frac=0.35 (max 0.3)").groups() == ("dup_line_frac", "0.35")
+    assert MEASURED.match("ratio=1e-3").groups() == ("ratio", "1e-3")
+    for detail in ("x=e", "lang=en", "n=12abc", "size=-", "k=."):
+        assert MEASURED.match(detail) is None, detail
