@@ -102,7 +102,6 @@ def curate_stages(config: "CurateConfig") -> list:
 
 def _run_curate(args: argparse.Namespace, beam_args: list[str]) -> int:
     from corpus.config import load
-    from corpus.writable import require_writable
     from transforms.config import CurateConfig
     from transforms.curate import run_curate
     from transforms.decontamination import with_cli_eval_sets
@@ -113,7 +112,6 @@ def _run_curate(args: argparse.Namespace, beam_args: list[str]) -> int:
         stages = curate_stages(config)
     except ValueError as exc:  # ConfigError, RecordFileError, KnowledgeModelError: messages name the cause
         raise SystemExit(f"curate: {exc}") from exc
-    require_writable(args.output)  # before any data is read
     return run_curate(args, beam_args, config, stages)
 
 

@@ -37,6 +37,7 @@ from corpus.document import BUCKETS, CODE, CODE_KIND, MULTILINGUAL, Document, Re
 from corpus.parquet import (CURATED_SCHEMA, ERRORS_SCHEMA, REJECTED_SCHEMA, WriteParquetShards, curated_row,
                             error_row, rejected_row)
 from corpus.readers import ERRORS, READ, SKIPPED, InputError, ReadDocuments, ResolvedInputs, UniqueIds, resolve_inputs
+from corpus.writable import require_writable
 from transforms.pii import ProtectSideOutputs
 from transforms.report_samples import REPORT_DATA, ReportSamples
 from transforms.stage import KEPT, REJECTED, STATS
@@ -60,6 +61,7 @@ def run_curate(args: argparse.Namespace, beam_args: list[str], config: Any, stag
     except InputError as exc:
         print(f"curate: error: {exc}", file=sys.stderr)
         return 2
+    require_writable(args.output)  # after the listing (bad globs leave no OUT), before any data is read
     clear_outputs(args.output)
     started = time.monotonic()
     with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
