@@ -136,12 +136,14 @@ def _lengths(report: Report, kept: list[dict], rejected: list[dict]) -> None:
 
 def _threshold(config: dict, stage: str, bucket: str, rule: str) -> float | None:
     """The configured limit behind ``rule`` where its name maps onto a config key (repetition's
-    ``dup_5_gram`` -> ``dup_n_grams[5]``, ``dup_line_frac`` -> ``dup_line_frac``), else None."""
+    ``dup_5_gram`` -> ``dup_n_grams[5]``, ``dup_line_frac`` -> ``dup_line_frac``), else None; None
+    too where the limit depends on the document's language (``fineweb2_fields``)."""
     limits = config.get(stage, {}).get(bucket, {})
     gram = re.fullmatch(r"(top|dup)_(\d+)_gram", rule)
-    if gram:
-        return limits.get(f"{gram.group(1)}_n_grams", {}).get(gram.group(2))
-    value = limits.get(rule)
+    key = f"{gram.group(1)}_n_grams" if gram else rule
+    if key in limits.get("fineweb2_fields", ()):
+        return None
+    value = limits.get(key, {}).get(gram.group(2)) if gram else limits.get(key)
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
@@ -152,7 +154,7 @@ def _measured_rejections(report: Report, stats: dict, rejected: list[dict]) -> N
     for r in rejected:
         stage = r["reason"].split(":", 1)[0]
         match = _MEASURED.match(r["detail"] or "")
-        if stage in ("length", "repetition", "quality") and match and float(match.group(2)) > 0:
+        if stage in ("length", "repetition", "fineweb_quality", "quality") and match and float(match.group(2)) > 0:
             limit = _threshold(stats["config"], stage, r["bucket"], match.group(1))
             by_stage[stage][f"{match.group(1)} ({r['bucket']})"].append((float(match.group(2)), limit))
     for stage, rules in sorted(by_stage.items()):
