@@ -5,6 +5,7 @@ Outputs under OUT (stale ones are deleted first, so a rerun never mixes runs):
 - ``curated/{korean,multilingual,code}/part-*.parquet`` (``corpus.parquet.CURATED_SCHEMA``),
 - ``rejected/part-*.parquet`` (``REJECTED_SCHEMA``: id, source, bucket, reason, detail, text, ...),
 - ``errors/part-*.parquet`` (``ERRORS_SCHEMA``: input, location, error, excerpt),
+- ``report_data.json``: bounded histograms and samples for ``corpus/report.py`` (``transforms/report_samples.py``),
 - ``stats.json``: the funnel per input, per bucket and in total, each stage's stats, the config,
   and the accounting check ``read == kept + rejected + errors``. ``read`` is counted by the readers
   independently of the outcomes, per input; a mismatch (a stage that lost or invented documents)
@@ -34,11 +35,12 @@ from corpus.document import BUCKETS, CODE, CODE_KIND, MULTILINGUAL, Document, Re
 from corpus.parquet import (CURATED_SCHEMA, ERRORS_SCHEMA, REJECTED_SCHEMA, WriteParquetShards, curated_row,
                             error_row, rejected_row)
 from corpus.readers import ERRORS, READ, SKIPPED, InputError, ReadDocuments, ResolvedInputs, UniqueIds, resolve_inputs
+from transforms.report_samples import REPORT_DATA, ReportSamples
 from transforms.stage import KEPT, REJECTED, STATS
 
 UNDETERMINED = "undetermined"
 KEPT_OUTCOME, ERROR_OUTCOME = "kept", "error"
-OUTPUT_PARTS = ("curated", "rejected", "errors", "stats.json")
+OUTPUT_PARTS = ("curated", "rejected", "errors", REPORT_DATA, "stats.json")
 
 
 class AccountingError(RuntimeError):
@@ -94,6 +96,7 @@ def build_curate(pipeline: beam.Pipeline, inputs: ResolvedInputs, config: Any, s
     kept = docs | "FinalBucket" >> beam.Map(_with_final_bucket)
     rejections = rejected | "AllRejected" >> beam.Flatten()
     written = _write_outputs(kept, rejections, read[ERRORS], config.output, out)
+    written.append((kept, rejections) | "ReportSamples" >> ReportSamples(out))  # empty; stats.json waits for it
     settings = {"config": to_dict(config), "stage_order": [stage.label for stage in stages],
                 "listing_skips": inputs.skipped, "kinds": inputs.kinds, "out": out}
     _write_stats_last(pipeline, settings, kept, rejections, read, stage_stats, written)
