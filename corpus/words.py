@@ -23,6 +23,7 @@ from __future__ import annotations
 import abc
 import functools
 import re
+import threading
 
 import regex
 from datatrove.utils.text import PUNCTUATION_SET
@@ -117,20 +118,26 @@ class MecabKoreanTokenizer(_LastTextCache):
 
 
 class DatatroveWords(_LastTextCache):
-    """A datatrove word tokenizer, the one FineWeb-2 split the language with, behind the cache."""
+    """A datatrove word tokenizer, the one FineWeb-2 split the language with, behind the cache.
+    Calls are serialised: a Beam worker may run bundles on several threads, and spaCy's memory
+    zones (which keep its vocabulary from growing with every new token) are not thread-safe."""
 
     def __init__(self, lang: str, tokenizer: WordTokenizer):
         super().__init__(lang)
         self._tokenizer = tokenizer
+        self._lock = threading.Lock()
 
     def _words(self, text: str) -> list[str]:
-        return self._tokenizer.word_tokenize(text)
+        with self._lock:
+            return self._tokenizer.word_tokenize(text)
 
     def sent_tokenize(self, text: str) -> list[str]:
-        return self._tokenizer.sent_tokenize(text)
+        with self._lock:
+            return self._tokenizer.sent_tokenize(text)
 
     def span_tokenize(self, text: str) -> list[tuple[int, int]]:
-        return self._tokenizer.span_tokenize(text)
+        with self._lock:
+            return self._tokenizer.span_tokenize(text)
 
 
 # datatrove's tokenizer classes whose dependencies pyproject.toml pins: kiwipiepy (+ its model),
