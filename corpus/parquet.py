@@ -33,6 +33,8 @@ CURATED_SCHEMA = pa.schema([
     ("pii", pa.int64()), ("kind", pa.string()), ("input", pa.string()), ("location", pa.string()),
     ("path", pa.string()), ("license", pa.string()), ("given_lang", pa.string()),
     ("meta", pa.map_(pa.string(), pa.string())),
+    # Placeholders written by the PII stage, in code points of ``text`` (see corpus.document).
+    ("pii_spans", pa.list_(pa.struct([("start", pa.int32()), ("length", pa.int32()), ("type", pa.string())]))),
 ])
 REJECTED_SCHEMA = pa.schema([
     ("id", pa.string()), ("source", pa.string()), ("bucket", pa.string()), ("reason", pa.string()),
@@ -41,6 +43,7 @@ REJECTED_SCHEMA = pa.schema([
 ])
 ERRORS_SCHEMA = pa.schema([
     ("input", pa.string()), ("location", pa.string()), ("error", pa.string()), ("excerpt", pa.string()),
+    ("records", pa.int64()),  # input records the error stands for (a row group's rows; usually 1)
 ])
 
 
@@ -52,6 +55,7 @@ def curated_row(doc: Document) -> dict[str, Any]:
         row[column] = doc.meta.get(key, "")
     extra = {k: str(v) for k, v in doc.meta.items() if k not in _META_COLUMNS and k not in _READER_ONLY_META}
     row["meta"] = sorted(extra.items())
+    row["pii_spans"] = [{"start": start, "length": length, "type": pii_type} for start, length, pii_type in doc.pii_spans]
     return row
 
 
@@ -63,7 +67,8 @@ def rejected_row(rejection: Rejection) -> dict[str, Any]:
 
 
 def error_row(error: ReadError) -> dict[str, Any]:
-    return {"input": error.input, "location": error.location, "error": error.error, "excerpt": error.excerpt}
+    return {"input": error.input, "location": error.location, "error": error.error, "excerpt": error.excerpt,
+            "records": error.records}
 
 
 def shard_of(key: str, num_shards: int) -> int:

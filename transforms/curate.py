@@ -5,6 +5,7 @@ Outputs under OUT (stale ones are deleted first, so a rerun never mixes runs):
 - ``curated/{korean,multilingual,code}/part-*.parquet`` (``corpus.parquet.CURATED_SCHEMA``),
 - ``rejected/part-*.parquet`` (``REJECTED_SCHEMA``: id, source, bucket, reason, detail, text, ...),
 - ``errors/part-*.parquet`` (``ERRORS_SCHEMA``: input, location, error, excerpt),
+  both PII-scrubbed by default (``pii.side_output_text``, ``transforms.pii.ProtectSideOutputs``),
 - ``report_data.json``: bounded histograms and samples for ``corpus/report.py`` (``transforms/report_samples.py``),
 - ``stats.json``: the funnel per input, per bucket and in total, each stage's stats, the config,
   and the accounting check ``read == kept + rejected + errors``. ``read`` is counted by the readers
@@ -30,11 +31,13 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from corpus.completion import clear_marker, write_marker
 from corpus.config import to_dict
 from corpus.document import BUCKETS, CODE, CODE_KIND, MULTILINGUAL, Document, ReadError, Rejection
 from corpus.parquet import (CURATED_SCHEMA, ERRORS_SCHEMA, REJECTED_SCHEMA, WriteParquetShards, curated_row,
                             error_row, rejected_row)
 from corpus.readers import ERRORS, READ, SKIPPED, InputError, ReadDocuments, ResolvedInputs, UniqueIds, resolve_inputs
+from transforms.pii import ProtectSideOutputs
 from transforms.report_samples import REPORT_DATA, ReportSamples
 from transforms.stage import KEPT, REJECTED, STATS
 
@@ -71,6 +74,7 @@ def run_curate(args: argparse.Namespace, beam_args: list[str], config: Any, stag
 def clear_outputs(out: str) -> None:
     """Delete this command's outputs from a previous run (and nothing else under OUT). Object
     stores have no directories: there every object under each output prefix is deleted."""
+    clear_marker(out)  # first: an interrupted rerun must not look like the previous complete run
     stale = []
     for part in OUTPUT_PARTS:
         path = FileSystems.join(out, part)
@@ -95,7 +99,10 @@ def build_curate(pipeline: beam.Pipeline, inputs: ResolvedInputs, config: Any, s
             stage_stats.append(result[STATS] | f"Name {stage.label} stats" >> beam.Map(lambda s, n=stage.label: (n, s)))
     kept = docs | "FinalBucket" >> beam.Map(_with_final_bucket)
     rejections = rejected | "AllRejected" >> beam.Flatten()
-    written = _write_outputs(kept, rejections, read[ERRORS], config.output, out)
+    # Side outputs leave scrubbed (pii.side_output_text); the funnel below counts what was read.
+    protected = [pcoll | f"Protect {name}" >> ProtectSideOutputs(config.pii)
+                 for name, pcoll in (("rejected", rejections), ("errors", read[ERRORS]))]
+    written = _write_outputs(kept, *protected, config.output, out)
     written.append((kept, rejections) | "ReportSamples" >> ReportSamples(out))  # empty; stats.json waits for it
     settings = {"config": to_dict(config), "stage_order": [stage.label for stage in stages],
                 "listing_skips": inputs.skipped, "kinds": inputs.kinds, "out": out}
@@ -148,7 +155,7 @@ def _rejected_outcome(rejection: Rejection) -> tuple:
 
 def _error_outcome(error: ReadError, kind_of_input: dict[str, str]) -> tuple:
     bucket = CODE if kind_of_input.get(error.input) == CODE_KIND else UNDETERMINED
-    return (error.input, bucket, ERROR_OUTCOME), (1, 0)
+    return (error.input, bucket, ERROR_OUTCOME), (error.records, 0)
 
 
 def _write_outputs(kept: beam.PCollection, rejections: beam.PCollection, errors: beam.PCollection,
@@ -247,6 +254,7 @@ def write_stats(settings: dict[str, Any], outcomes: list, read_counts: list, ski
     FileSystems.rename([temp], [path])
     if not stats["accounting"]["ok"]:
         raise AccountingError("accounting broken: " + "; ".join(stats["accounting"]["mismatches"]))
+    write_marker(settings["out"], "curate", {"totals": stats["totals"], **stats["outputs"]})  # last: OUT is complete
 
 
 def funnel_summary(stats: dict[str, Any]) -> str:
