@@ -32,8 +32,8 @@ def _write_inputs(root: Path, per_file: int) -> dict[str, int]:
     ko, multi, code = read_sample("ko", per_file), read_sample("multi", per_file), read_sample("code", per_file)
     (root / "text" / "notes").mkdir(parents=True)
     (root / "code" / "repo" / "vendor").mkdir(parents=True)
-    # An exact duplicate under a larger id, of a bill the filters keep (after normalization 1809891 is just above FineWeb-2's
-    # Korean newline-per-word limit), so that exact dedup is what rejects the copy.
+    # An exact duplicate under a larger id, of a bill the filters keep (after normalization 1809891
+    # is just above FineWeb-2's Korean newline-per-word limit), so that exact dedup rejects the copy.
     ko_copy = dict(ko[3], id="zz-copy-of-" + ko[3]["id"])
     (root / "text" / "ko.jsonl.gz").write_bytes(gzip.compress(_jsonl([*ko, ko_copy]), mtime=0))
     (root / "text" / "multi.jsonl.gz").write_bytes(gzip.compress(_jsonl(multi), mtime=0))
