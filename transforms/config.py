@@ -10,6 +10,7 @@ from corpus.readers import ReaderConfig
 from transforms.decontamination import DecontaminationConfig
 from transforms.knowledge import KnowledgeConfig
 from transforms.exact_dedup import ExactDedupConfig
+from transforms.fineweb_quality import FineWebQualityConfig
 from transforms.langid import LangIdConfig
 from transforms.length import LengthConfig
 from transforms.minhash import MinHashConfig
@@ -39,6 +40,7 @@ class CurateConfig:
     langid: LangIdConfig = field(default_factory=LangIdConfig)
     length: LengthConfig = field(default_factory=LengthConfig)
     repetition: RepetitionConfig = field(default_factory=RepetitionConfig)
+    fineweb_quality: FineWebQualityConfig = field(default_factory=FineWebQualityConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
     exact_dedup: ExactDedupConfig = field(default_factory=ExactDedupConfig)
