@@ -123,12 +123,12 @@ def _run_tokenizer(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _add_build(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("build", help="tokenize, balance 1:1:1, stage, FIM, pack into Arrow shards (Beam)")
+    p = sub.add_parser("build", help="tokenize, balance (1:1:1 by default), stage, FIM, pack into Arrow shards (Beam)")
     p.add_argument("--curated", required=True, metavar="OUT/curated", help="curate's <bucket>/*.parquet")
     p.add_argument("--tokenizer", required=True, metavar="OUT/tokenizer")
     p.add_argument("--output", required=True, metavar="OUT/corpus")
     p.add_argument("--total-tokens", type=int, default=None, metavar="N",
-                   help="target tokens, 1/3 per bucket (default: the most reachable within balance.max_epochs)")
+                   help="target tokens, split by balance.ratios (default: the most reachable within each bucket's epoch limit)")
     p.add_argument("--config", default=None, metavar="FILE", help="build config (YAML, mixtures/build.py BuildConfig)")
     p.set_defaults(handler=_run_build)
 

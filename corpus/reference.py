@@ -71,6 +71,9 @@ def _rows(cls: type, prefix: str = "") -> list[str]:
         shown = json.dumps(dataclasses.asdict(default) if dataclasses.is_dataclass(default) else default,
                            ensure_ascii=False, default=str)
         rows.append(f"| `{key}` | `{_type_name(hint)}` | `{shown}` |")
+        item = typing.get_args(hint)[0] if typing.get_origin(hint) is list else None
+        if dataclasses.is_dataclass(item):  # a list of entries: the keys (and defaults) of one entry
+            rows.extend(_rows(item, key + "[]."))
     return rows
 
 

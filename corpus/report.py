@@ -3,9 +3,11 @@ what a run did: the filter funnel, languages, lengths before/after, the measured
 repetition/quality rejections, dedup clusters, PII counts, knowledge scores, the final token mix and
 FIM counts, and samples of kept and rejected documents per reason.
 
-It reads only the run's outputs (stats.json, curated/ and rejected/ Parquet, corpus/manifest.json),
-so it can be made for any finished run: ``python -m corpus.report OUT``. Sample texts are passed
-through the PII scrubber first: rejected documents left the pipeline before the PII stage.
+It reads only small files: stats.json, report_data.json (bounded histograms and samples that curate
+collects with combiners, ``transforms/report_samples.py``; sample texts are PII-scrubbed there) and
+the corpus's manifest.json, never the curated or rejected text, so it costs the same for any run
+size: ``python -m corpus.report OUT`` (OUT a path or an object-store URL, where report.html is
+written too).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import html
 import io
 import json
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,26 +25,16 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
 
-from corpus.document import BUCKETS  # noqa: E402
+from corpus import storage  # noqa: E402
+from corpus.document import BUCKETS, CODE  # noqa: E402
+from transforms.report_samples import KNOWLEDGE_BINS, REPORT_DATA, bin_edges  # noqa: E402
 
-SAMPLES_PER_REASON = 2
-SAMPLE_CHARS = 400
 # Marks the page once loaded with how many plots decoded: the browser test (and a curious reader's
 # devtools) can tell a broken image from a missing one.
 _SELF_CHECK = ("<script>window.addEventListener('load',()=>{const i=[...document.querySelectorAll('figure.plot img')];"
                "document.body.dataset.plots=i.length;document.body.dataset.plotsDecoded="
                "i.filter(x=>x.complete&&x.naturalWidth>0).length;});</script>")
-_MEASURED = re.compile(r"^([a-z0-9_]+)=([0-9.eE+-]+)")
-
-
-def _read_parquet_dir(path: Path, columns: list[str]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for file in sorted(path.glob("**/*.parquet")):
-        table = pq.read_table(file, columns=[c for c in columns if c in pq.read_schema(file).names])
-        rows.extend(table.to_pylist())
-    return rows
 
 
 def _png(draw: Callable[[plt.Axes], None], width: float = 7.0, height: float = 3.2) -> str:
@@ -105,31 +97,37 @@ def _funnel(report: Report, stats: dict) -> None:
                 f"errors {t['errors']:,}: <b>{'ok' if stats['accounting']['ok'] else 'BROKEN'}</b></p>")
 
 
-def _languages(report: Report, kept: list[dict]) -> None:
-    counts = Counter(r["lang"] or "?" for r in kept if r["bucket"] != "code")
-    code = Counter(r["lang"] or "?" for r in kept if r["bucket"] == "code")
-    for title, counter in (("Languages of kept text documents (fastText lid.176)", counts),
+def _languages(report: Report, data: dict) -> None:
+    text, code = Counter(), Counter()
+    for bucket, langs in data["languages"].items():
+        (code if bucket == CODE else text).update(langs)
+    for title, counter in (("Languages of kept text documents (fastText lid.176)", text),
                            ("Languages of kept code documents (by extension)", code)):
         top = counter.most_common(20)
         report.plot(title, lambda ax, top=top: (ax.bar([k for k, _ in top], [v for _, v in top]),
                                                 ax.set_ylabel("documents")))
 
 
-def _lengths(report: Report, kept: list[dict], rejected: list[dict]) -> None:
-    import numpy as np
+def _stairs(ax: plt.Axes, histogram: dict[str, int], numbers: list[int], edges: list[float], **style: Any) -> None:
+    ax.stairs([histogram.get(str(i), 0) for i in numbers], edges, **style)
 
+
+def _lengths(report: Report, data: dict) -> None:
     for bucket in BUCKETS:
-        after = [len(r["text"]) for r in kept if r["bucket"] == bucket]
-        before = after + [len(r["text"]) for r in rejected if r["bucket"] == bucket]
-        if not before:
+        phases = data["length"].get(bucket, {})
+        if not phases.get("before"):
             continue
+        numbers, edges = bin_edges([int(i) for h in phases.values() for i in h], "length")
+        edges[0] = max(edges[0], 0.5)  # log axis: the empty-text bin is drawn from 0.5
 
-        def draw(ax, before=before, after=after):
-            bins = np.logspace(0, np.log10(max(before) + 1), 40)
-            ax.hist(before, bins=bins, alpha=0.5, label=f"before ({len(before)})")
-            ax.hist(after, bins=bins, alpha=0.7, label=f"after ({len(after)})")
+        def draw(ax, phases=phases, numbers=numbers, edges=edges):
+            for phase, alpha in (("before", 0.5), ("after", 0.7)):
+                histogram = phases.get(phase, {})
+                _stairs(ax, histogram, numbers, edges, fill=True, alpha=alpha,
+                        label=f"{phase} ({sum(histogram.values()):,})")
             ax.set_xscale("log")
             ax.set_xlabel("characters")
+            ax.set_ylabel("documents")
             ax.legend()
         report.plot(f"Document length, {bucket}: before and after curation", draw)
 
@@ -145,30 +143,28 @@ def _threshold(config: dict, stage: str, bucket: str, rule: str) -> float | None
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _measured_rejections(report: Report, stats: dict, rejected: list[dict]) -> None:
+def _measured_rejections(report: Report, stats: dict, data: dict) -> None:
     """Rejection details of the form ``rule=value`` are the measured value behind the decision:
-    one strip chart per stage, a row per rule, with the configured limit marked where known."""
-    by_stage: dict[str, dict[str, list[tuple[float, float | None]]]] = defaultdict(lambda: defaultdict(list))
-    for r in rejected:
-        stage = r["reason"].split(":", 1)[0]
-        match = _MEASURED.match(r["detail"] or "")
-        if stage in ("length", "repetition", "quality") and match and float(match.group(2)) > 0:
-            limit = _threshold(stats["config"], stage, r["bucket"], match.group(1))
-            by_stage[stage][f"{match.group(1)} ({r['bucket']})"].append((float(match.group(2)), limit))
-    for stage, rules in sorted(by_stage.items()):
-        names = sorted(rules)
+    one chart per stage, a row per (rule, bucket) with a dot per histogram bin (area by documents),
+    the configured limit marked where known."""
+    for stage, rules in sorted(data["measured"].items()):
+        rows = [(f"{rule} ({bucket})", histogram, _threshold(stats["config"], stage, bucket, rule))
+                for rule, per_bucket in sorted(rules.items()) for bucket, histogram in sorted(per_bucket.items())]
+        total = sum(sum(h.values()) for _, h, _ in rows)
 
-        def draw(ax, rules=rules, names=names):
-            for row, name in enumerate(names):
-                values = [v for v, _ in rules[name]]
-                ax.scatter(values, [row] * len(values), s=12, alpha=0.6)
-                limits = {limit for _, limit in rules[name] if limit}
-                ax.scatter(list(limits), [row] * len(limits), marker="|", s=300, color="red")
-            ax.set_yticks(range(len(names)), names, fontsize=7)
+        def draw(ax, rows=rows):
+            largest = max(max(h.values()) for _, h, _ in rows)
+            for row, (_, histogram, limit) in enumerate(rows):
+                numbers, edges = bin_edges([int(i) for i in histogram], "measured")
+                centers = [(lo * hi) ** 0.5 for lo, hi in zip(edges, edges[1:])]
+                counts = [histogram.get(str(i), 0) for i in numbers]
+                ax.scatter(centers, [row] * len(centers), s=[4 + 200 * c / largest for c in counts], alpha=0.6)
+                if limit:
+                    ax.scatter([limit], [row], marker="|", s=300, color="red")
+            ax.set_yticks(range(len(rows)), [name for name, _, _ in rows], fontsize=7)
             ax.set_xscale("log")
-            ax.set_xlabel("measured value (log); red bar: configured limit")
-        report.plot(f"Measured values behind {stage} rejections", draw,
-                    note=f"{sum(map(len, rules.values()))} rejected documents")
+            ax.set_xlabel("measured value (log; dot area: documents); red bar: configured limit")
+        report.plot(f"Measured values behind {stage} rejections", draw, note=f"{total:,} rejected documents")
 
 
 def _dedup(report: Report, stats: dict) -> None:
@@ -202,13 +198,17 @@ def _pii(report: Report, stats: dict) -> None:
                 note=f"{pii.get('docs_with_pii', 0):,} of {pii.get('docs', 0):,} documents had PII")
 
 
-def _knowledge(report: Report, kept: list[dict]) -> None:
+def _knowledge(report: Report, data: dict) -> None:
+    numbers, edges = bin_edges(range(KNOWLEDGE_BINS), "knowledge")
+
     def draw(ax):
         for bucket in BUCKETS:
-            scores = [r["knowledge"] for r in kept if r["bucket"] == bucket]
-            if scores:
-                ax.hist(scores, bins=20, range=(0, 1), alpha=0.5, label=f"{bucket} ({len(scores)})")
+            histogram = data["knowledge"].get(bucket, {})
+            if histogram:
+                _stairs(ax, histogram, numbers, edges, fill=True, alpha=0.5,
+                        label=f"{bucket} ({sum(histogram.values()):,})")
         ax.set_xlabel("knowledge score")
+        ax.set_ylabel("documents")
         ax.legend()
     report.plot("Knowledge score per bucket", draw)
 
@@ -233,52 +233,61 @@ def _mixture(report: Report, manifest: dict) -> None:
                 f"<th>FIM counts</th></tr>{rows}</table>")
 
 
-def _samples(report: Report, kept: list[dict], rejected: list[dict]) -> None:
-    from pii import scrub
-
-    def cell(text: str) -> str:
-        return f"<pre>{html.escape(scrub(text[:SAMPLE_CHARS]).text)}</pre>"
-
-    by_reason: dict[str, list[dict]] = defaultdict(list)
-    for r in sorted(rejected, key=lambda r: r["id"]):
-        if len(by_reason[r["reason"]]) < SAMPLES_PER_REASON:
-            by_reason[r["reason"]].append(r)
-    for bucket in BUCKETS:
-        by_reason[f"kept ({bucket})"] = sorted((r for r in kept if r["bucket"] == bucket),
-                                               key=lambda r: r["id"])[:SAMPLES_PER_REASON]
-    rows = "".join(f"<tr><td>{html.escape(reason)}</td><td>{html.escape(r['id'])}</td>"
-                   f"<td>{html.escape(r.get('detail') or '')}</td><td>{cell(r['text'])}</td></tr>"
-                   for reason, docs in sorted(by_reason.items()) for r in docs)
-    report.text("Sample documents (PII-scrubbed, first 400 characters)",
-                f"<table><tr><th>outcome</th><th>id</th><th>detail</th><th>text</th></tr>{rows}</table>")
+def _samples(report: Report, data: dict) -> None:
+    rows = "".join(f"<tr><td>{html.escape(bucket)}</td><td>{html.escape(outcome)}</td><td>{html.escape(d['id'])}</td>"
+                   f"<td>{html.escape(d['detail'] or '')}</td><td><pre>{html.escape(d['text'])}</pre></td></tr>"
+                   for bucket, outcomes in sorted(data["samples"].items())
+                   for outcome, docs in sorted(outcomes.items()) for d in docs)
+    report.text(f"Sample documents (PII-scrubbed, first {data['sample_chars']} characters; "
+                f"per bucket and outcome the {data['samples_per_key']} of smallest id hash)",
+                f"<table><tr><th>bucket</th><th>outcome</th><th>id</th><th>detail</th><th>text</th></tr>{rows}</table>")
 
 
-def make_report(out: Path) -> Path:
-    """Writes ``out/report.html`` from a finished run's outputs; returns its path."""
-    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
-    kept = _read_parquet_dir(out / "curated", ["id", "text", "bucket", "lang", "knowledge"])
-    rejected = _read_parquet_dir(out / "rejected", ["id", "text", "bucket", "reason", "detail"])
-    manifest_path = out / "corpus" / "manifest.json"
+def _read_json(path: str) -> dict | None:
+    if not storage.exists(path):
+        return None
+    with storage.open_read(path) as handle:
+        return json.loads(handle.read().decode("utf-8"))
+
+
+def make_report(out: str | Path, corpus: str | Path | None = None) -> str | Path:
+    """Writes ``out/report.html`` from a finished run's outputs (``out`` a path or an object-store
+    URL; the built corpus defaults to ``out/corpus``); returns its path."""
+    stats = _read_json(storage.join(out, "stats.json"))
+    if stats is None:
+        raise FileNotFoundError(f"{storage.join(out, 'stats.json')}: not a finished curate run")
+    data = _read_json(storage.join(out, REPORT_DATA))
+    manifest = _read_json(storage.join(corpus if corpus is not None else storage.join(out, "corpus"),
+                                       "manifest.json"))
     report = Report()
     _funnel(report, stats)
-    _languages(report, kept)
-    _lengths(report, kept, rejected)
-    _measured_rejections(report, stats, rejected)
+    if data is None:
+        report.text("Histograms and samples", f"<p>{html.escape(REPORT_DATA)} is missing: the run predates it; "
+                    "rerun curate for lengths, languages, measured values, knowledge scores and samples.</p>")
+    else:
+        _languages(report, data)
+        _lengths(report, data)
+        _measured_rejections(report, stats, data)
     _dedup(report, stats)
     _pii(report, stats)
-    _knowledge(report, kept)
-    if manifest_path.exists():
-        _mixture(report, json.loads(manifest_path.read_text(encoding="utf-8")))
-    _samples(report, kept, rejected)
-    path = out / "report.html"
-    path.write_text(report.render(f"Corpus build report: {out}"), encoding="utf-8")
-    return path
+    if data is not None:
+        _knowledge(report, data)
+    if manifest is not None:
+        _mixture(report, manifest)
+    if data is not None:
+        _samples(report, data)
+    path = storage.join(out, "report.html")
+    with storage.create_atomic(path) as sink:
+        sink.write(report.render(f"Corpus build report: {out}").encode("utf-8"))
+    return path if storage.is_url(out) else Path(path)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Write OUT/report.html for a finished run")
-    parser.add_argument("out", type=Path)
-    print(make_report(parser.parse_args().out))
+    parser.add_argument("out", help="the curate OUT (a path or an object-store URL)")
+    parser.add_argument("--corpus", default=None, help="the built corpus (default OUT/corpus)")
+    args = parser.parse_args()
+    print(make_report(args.out, args.corpus))
 
 
 if __name__ == "__main__":

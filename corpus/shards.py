@@ -33,19 +33,20 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable, Sequence
+from typing import BinaryIO, Callable, Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from corpus.storage import create_atomic, open_read, relative
+from corpus.storage import DigestingWriter, create_atomic, open_read, relative
 
 FIM_NONE, FIM_PSM, FIM_SPM = 0, 1, 2
 FIM_MODES: dict[int, str] = {FIM_NONE: "none", FIM_PSM: "psm", FIM_SPM: "spm"}
+# seg_buckets value of a row's padding tail (filled with <|fim_pad|>, masked from the loss).
+PAD_BUCKET = 255
 
 # Rows per Arrow record batch: small enough that a writer holds little, large enough that
 # per-batch metadata stays negligible. Readers never depend on it.
@@ -106,27 +107,6 @@ def sha256_file(path: str | Path, chunk_bytes: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-class _DigestingSink(io.RawIOBase):
-    """Passes writes on to ``raw`` and hashes them: a written file's sha256 and size without reading
-    it back (from an object store, that would be a second download)."""
-
-    def __init__(self, raw: BinaryIO):
-        super().__init__()
-        self._raw = raw
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data) -> int:
-        self._raw.write(data)
-        self.digest.update(data)
-        n = memoryview(data).nbytes
-        self.size += n
-        return n
-
-
 def _batch(rows: Sequence[PackedRow], schema: pa.Schema, seq_len: int) -> pa.RecordBatch:
     for row in rows:
         if row.tokens.shape != (seq_len,):
@@ -154,7 +134,7 @@ def write_shard(path: str | Path, rows: Iterable[PackedRow], seq_len: int, relat
     schema = shard_schema(seq_len)
     count = 0
     with create_atomic(path) as raw:
-        sink = _DigestingSink(raw)
+        sink = DigestingWriter(raw)
         with ipc.new_file(sink, schema) as writer:
             pending: list[PackedRow] = []
             for row in rows:
@@ -217,7 +197,10 @@ class StageReader:
     ``verify=True`` checks every file's sha256 and row count against ``manifest.json`` before the
     first read (one sequential pass over the stage); ``verify=False`` checks only row counts."""
 
-    def __init__(self, corpus_dir: str | Path, stage: str, verify: bool = True):
+    def __init__(self, corpus_dir: str | Path, stage: str, verify: bool = True,
+                 fetch: Callable[[str], Path] | None = None):
+        """``fetch`` maps a file's manifest path to a local path it makes present first (the trainer's
+        cache of an object-store corpus, ``trainer/corpus_cache.py``); default ``corpus_dir / path``."""
         from corpus.manifest import Manifest
 
         self.corpus_dir = Path(corpus_dir)
@@ -227,7 +210,8 @@ class StageReader:
             manifest.verify(stages=[stage])
         self.stage = stage
         self.seq_len: int = info.seq_len
-        self._paths = [self.corpus_dir / f.path for f in info.files]
+        self._names = [f.path for f in info.files]
+        self._fetch = fetch or (lambda name: self.corpus_dir / name)
         self._starts: list[int] = []
         total = 0
         for f in info.files:
@@ -246,9 +230,10 @@ class StageReader:
         f = bisect.bisect_right(self._starts, index) - 1
         mapped = self._files.get(f)
         if mapped is None:
-            mapped = _MappedFile(self._paths[f], self.seq_len)
+            path = self._fetch(self._names[f])
+            mapped = _MappedFile(path, self.seq_len)
             if mapped.rows != self._expected_rows[f]:
-                raise ShardError(f"{self._paths[f]}: {mapped.rows} rows, manifest says {self._expected_rows[f]}")
+                raise ShardError(f"{path}: {mapped.rows} rows, manifest says {self._expected_rows[f]}")
             self._files[f] = mapped
         return mapped, index - self._starts[f]
 

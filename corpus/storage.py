@@ -7,6 +7,8 @@ keep plain file I/O. A string with ``://`` is a URL (the curate readers tell the
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import shutil
 import uuid
@@ -126,3 +128,27 @@ def create_atomic(path: str | Path) -> Iterator[BinaryIO]:
         _filesystems().rename([tmp], [str(path)])
     else:
         os.replace(tmp, path)
+
+
+class DigestingWriter(io.RawIOBase):
+    """Passes writes on to ``raw`` and hashes them: a written file's sha256 and size without reading
+    it back (from an object store, that would be a second download)."""
+
+    def __init__(self, raw: BinaryIO):
+        super().__init__()
+        self._raw = raw
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._raw.write(data)
+        self.digest.update(data)
+        n = memoryview(data).nbytes
+        self.size += n
+        return n
+
+    def tell(self) -> int:  # writers that record offsets (Parquet) ask for the position
+        return self.size

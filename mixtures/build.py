@@ -41,11 +41,12 @@ from corpus.document import BUCKETS
 from corpus.manifest import MANIFEST_NAME, Manifest, StageManifest, TokenizerInfo, file_digests
 from corpus.shards import sha256_file
 from corpus.storage import exists, is_url, join, open_read, remove, split
-from mixtures.balance import Balance, BalanceConfig, DocCost
+from mixtures.balance import Balance, BalanceConfig, DocCost, mixture_report
 from mixtures.fim import EOT, SPECIAL_TOKENS, ApplyFim, ContextFim, FimConfig
 from mixtures.pack import PackConfig, PackStage, sum_counts
 from mixtures.staging import AssignStages, StageConfig
 from mixtures.tokenize import ReadCurated, Tokenize, load_tokenizer
+from mixtures.weights import WEIGHT_ONE, cluster_table
 from transforms.knowledge import UpsamplingConfig
 
 _STAGE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -66,9 +67,6 @@ class BuildConfig:
     def validate(self) -> None:
         """Range checks the type-strict loader cannot express; errors name the key."""
         checks = [
-            (self.balance.max_epochs > 0, "balance.max_epochs: must be > 0"),
-            (self.balance.scale_steps >= 1 and self.balance.scale_range >= 0 and self.balance.rounding_shifts >= 1,
-             "balance.scale_steps/scale_range/rounding_shifts: invalid grid"),
             (self.stages.stage1_seq_len > 0 and self.stages.stage2_seq_len > 0, "stages.*_seq_len: must be > 0"),
             (0.0 <= self.stages.stage2_fraction < 1.0, "stages.stage2_fraction: must be in [0, 1)"),
             (self.stages.stage1_name != self.stages.stage2_name
@@ -82,6 +80,7 @@ class BuildConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        self.balance.validate()
 
 
 def tokenizer_info(tokenizer_dir: str) -> TokenizerInfo:
@@ -144,17 +143,20 @@ def _shares(tokens: dict[str, int]) -> dict[str, float]:
     return {b: (tokens[b] / total if total else 0.0) for b in BUCKETS}
 
 
-def balance_report(plan: dict[str, dict[str, Any]], stages: list[StageManifest],
-                   upsampling: dict[str, Any]) -> dict[str, Any]:
-    """Planned vs achieved: per bucket the plan, the tokens in the shards and the achieved shares;
-    ``upsampling`` is the mapping applied, with its source."""
+def balance_report(mixture: dict[str, dict[str, Any]], stages: list[StageManifest], upsampling: dict[str, Any],
+                   config: BalanceConfig) -> dict[str, Any]:
+    """Planned vs achieved: per bucket the mixture report (``balance.mixture_report``: configured
+    share, plan, copies per document, source groups), the tokens in the shards and the achieved
+    shares; ``upsampling`` is the knowledge mapping applied, with its source."""
     achieved = {b: sum(s.tokens_per_bucket[b] for s in stages) for b in BUCKETS}
     total = sum(achieved.values())
     shares = _shares(achieved)
     return {
         "total_tokens": total,
         "upsampling": upsampling,
-        "buckets": {b: {**plan[b], "tokens": achieved[b], "share": shares[b]} for b in BUCKETS},
+        "max_doc_copies": config.max_doc_copies,
+        "cluster_weights": {str(size): weight for size, weight in sorted(cluster_table(config.cluster_weights).items())},
+        "buckets": {b: {**mixture[b], "tokens": achieved[b], "share": shares[b]} for b in BUCKETS},
         "stages": {s.name: {"share_of_total": (sum(s.tokens_per_bucket.values()) / total if total else 0.0),
                             "bucket_shares": _shares(s.tokens_per_bucket)} for s in stages},
     }
@@ -168,7 +170,8 @@ class _ManifestWriter:
         self.output_dir, self.tokenizer, self.config = output_dir, tokenizer, config
         self.upsampling, self.provenance = upsampling, provenance
 
-    def __call__(self, _: None, balance_plan: dict, stage_plan: dict, stage1: dict, stage2: dict, skipped: dict) -> None:
+    def __call__(self, _: None, balance_plan: dict, copy_counts: dict, stage_plan: dict, stage1: dict, stage2: dict,
+                 skipped: dict) -> None:
         stages = []
         planned = {b: {k: v for k, v in stage_plan[b].items() if k != "rules"} for b in BUCKETS}
         for summary, extra in ((stage1, {}), (stage2, {"stage2_plan": planned})):
@@ -176,7 +179,8 @@ class _ManifestWriter:
             stages.append(StageManifest(summary["name"], summary["seq_len"], summary["files"],
                                         summary["tokens_per_bucket"], summary["fim"], stats))
         provenance = {**self.provenance, "skipped_documents": dict(sorted(skipped.items()))}
-        manifest = Manifest(self.tokenizer, stages, balance_report(balance_plan, stages, self.upsampling),
+        mixture = mixture_report(balance_plan, copy_counts, self.config.balance)
+        manifest = Manifest(self.tokenizer, stages, balance_report(mixture, stages, self.upsampling, self.config.balance),
                             to_dict(self.config), provenance)
         manifest.save(self.output_dir)
 
@@ -219,8 +223,8 @@ def build_pipeline(p: beam.Pipeline, curated_dir: str, tokenizer_dir: str, outpu
     side = beam.pvalue.AsSingleton
     _ = (p
          | "ManifestTrigger" >> beam.Create([None])
-         | "WriteManifest" >> beam.Map(writer, side(balanced["plan"]), side(staged["plan"]), side(summaries[0]),
-                                       side(summaries[1]), side(skipped)))
+         | "WriteManifest" >> beam.Map(writer, side(balanced["plan"]), side(balanced["counts"]), side(staged["plan"]),
+                                       side(summaries[0]), side(summaries[1]), side(skipped)))
 
 
 def run_build(curated_dir: str | Path, tokenizer_dir: str | Path, output_dir: str | Path,
@@ -247,11 +251,27 @@ def run_build(curated_dir: str | Path, tokenizer_dir: str | Path, output_dir: st
 
 
 def summary_lines(manifest: Manifest) -> list[str]:
-    """What the CLI prints: per stage rows, tokens and shares per bucket, FIM counts (all from the manifest)."""
+    """What the CLI prints: shares per bucket (achieved and configured), copies per document, source
+    weights, per stage rows, tokens and shares per bucket, FIM counts (all from the manifest)."""
     balance = manifest.balance
+    buckets = balance["buckets"]
     lines = [f"corpus: {balance['total_tokens']:,} tokens; bucket shares "
-             + ", ".join(f"{b} {balance['buckets'][b]['share']:.4f} ({balance['buckets'][b]['epochs']:.2f} epochs)"
-                         for b in BUCKETS)]
+             + ", ".join(f"{b} {buckets[b]['share']:.4f} (target {buckets[b]['target_share']:.4f}, "
+                         f"{buckets[b]['epochs']:.2f} epochs)" for b in BUCKETS)]
+    lines.append(f"copies per document (max_doc_copies {balance['max_doc_copies']}): "
+                 + "; ".join(f"{b} " + " ".join(f"{n}x {docs:,}" for n, docs in buckets[b]["copies"].items())
+                             + f" ({buckets[b]['docs_at_cap']:,} at the cap)" for b in BUCKETS))
+    for b in BUCKETS:
+        entry = buckets[b]
+        if entry["copies_per_weight"] is None and entry["weighted_cost"] != entry["unique_tokens"] * WEIGHT_ONE:
+            cap = balance["max_doc_copies"]
+            lines.append(f"{b}: at {cap} epochs every document has exactly {cap} copies (balance.max_doc_copies), so its "
+                         f"knowledge, source and cluster weights change nothing; lower --total-tokens, balance.ratios.{b} "
+                         f"or balance.max_epochs (balance.bucket_max_epochs.{b}) to leave them room")
+        for source in entry["sources"]:
+            if source["rule"] is not None:
+                lines.append(f"{b} {source['rule']} {source['pattern']!r} x{source['weight']}: {source['docs']:,} docs, "
+                             f"share of the bucket {source['share']:.4f} (planned {source['target_share']:.4f})")
     upsampling = balance["upsampling"]
     lines.append(f"knowledge upsampling: threshold {upsampling['threshold']}, max_repeat {upsampling['max_repeat']} "
                  f"({upsampling['source']})")

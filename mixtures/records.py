@@ -12,11 +12,14 @@ from mixtures.token_store import Ref
 @dataclass(frozen=True)
 class TokenizedDoc:
     """A curated document: its token ids (without ``<|endoftext|>``) in the store; its text too
-    (``text`` not None) only if its bucket may be FIM-transformed."""
+    (``text`` not None) only if its bucket may be FIM-transformed. ``source`` and ``cluster_size``
+    (its MinHash cluster's size, 1 without duplicates) are what ``mixtures/weights.py`` weighs."""
 
     id: str
     bucket: str
     knowledge: float
+    source: str
+    cluster_size: int
     n_tokens: int
     tokens: Ref
     text: Ref | None

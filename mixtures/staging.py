@@ -6,14 +6,19 @@ defaults below are those values. Rules:
 - Each bucket sends ``stage2_fraction`` of its balanced cost to stage 2, so both stages keep the
   1:1:1 mixture.
 - Long documents are preferred: a Beam combiner builds, per bucket, the histogram
-  "(cost, copy index) -> number of copies", keeping for each cell the ``SELECT_EXACT`` smallest
-  hashes of (document id, copy) (a bottom-k sketch). Stage 2 is filled greedily from the longest
-  cost down (at equal cost, copy 0 first), taking in each cell as many copies as still fit in the
-  remaining budget. A cell taken completely goes to stage 2; in a cell taken partially, the copies
-  with the ``taken`` smallest hashes go (exact, whenever ``taken <= SELECT_EXACT``), else each copy
-  goes with probability ``taken / copies`` (only cells of many equally long short documents, where
-  the noise is a few short documents). A copy longer than the remaining budget is skipped (it would
-  overshoot) and stays in stage 1; the tail of the budget is filled by shorter documents.
+  "(cost class, copy index) -> copies, their total cost, and the ``SELECT_EXACT`` smallest
+  (hash of (document id, copy), cost)" (a bottom-k sketch). A cost class is the cost with all but
+  its ``COST_CLASS_BITS`` leading bits cleared (costs below 2**COST_CLASS_BITS are their own class):
+  classes are at most 1/128 wide, so the histogram has a few thousand cells per copy index however
+  many documents and distinct lengths the corpus has (exact costs would make it grow with the
+  corpus, on the one worker that merges it and in every worker's side input). Stage 2 is filled
+  greedily from the longest class down (in a class, copy 0 first). A cell whose total cost fits the
+  remaining budget goes to stage 2 whole; in a cell taken partially, the copies of smallest hash go
+  as long as their exact costs fit (exact, whenever the number taken is at most ``SELECT_EXACT``),
+  else each copy goes with probability ``taken / copies`` (only cells of many similar short
+  documents, where the noise is a few short documents). A copy longer than the remaining budget is
+  skipped (it would overshoot) and stays in stage 1; the tail of the budget is filled by shorter
+  documents.
 - The unit is a copy: a copy lies entirely in one stage. Copies of a repeated document may land in
   different stages; an unrepeated document is never in both.
 """
@@ -30,10 +35,11 @@ from mixtures.records import DocCopy
 from mixtures.keys import hash64
 
 NAMESPACE = "build.stage"
-Cell = tuple[int, int]  # (cost, copy index)
+Cell = tuple[int, int]  # (cost class, copy index)
 # Hashes kept per histogram cell: a partially taken cell is selected exactly when it takes at most
 # this many copies. Cells of long documents hold few copies, so their selection is always exact.
 SELECT_EXACT = 16
+COST_CLASS_BITS = 8
 _TWO64 = float(1 << 64)
 
 
@@ -46,17 +52,25 @@ class StageConfig:
     stage2_fraction: float = 0.1
 
 
+def cost_class(cost: int) -> int:
+    """``cost`` with all but its ``COST_CLASS_BITS`` leading bits cleared: the lower edge of its class."""
+    shift = max(0, cost.bit_length() - COST_CLASS_BITS)
+    return (cost >> shift) << shift
+
+
 class _LengthHistogram(beam.CombineFn):
-    """bucket -> {cell: [copies, the SELECT_EXACT smallest copy hashes, ascending]}."""
+    """bucket -> {cell: [copies, total cost, the SELECT_EXACT smallest (hash, cost), ascending]}."""
 
     def create_accumulator(self) -> dict[str, dict[Cell, list]]:
         return {}
 
-    def add_input(self, acc: dict[str, dict[Cell, list]], item: tuple[str, Cell, int]) -> dict[str, dict[Cell, list]]:
-        bucket, cell, key = item
-        entry = acc.setdefault(bucket, {}).setdefault(cell, [0, []])
+    def add_input(self, acc: dict[str, dict[Cell, list]], item: tuple[str, Cell, tuple[int, int]]
+                  ) -> dict[str, dict[Cell, list]]:
+        bucket, cell, keyed = item
+        entry = acc.setdefault(bucket, {}).setdefault(cell, [0, 0, []])
         entry[0] += 1
-        entry[1] = _smallest(entry[1], [key])
+        entry[1] += keyed[1]
+        entry[2] = _smallest(entry[2], [keyed])
         return acc
 
     def merge_accumulators(self, accs: Iterable[dict[str, dict[Cell, list]]]) -> dict[str, dict[Cell, list]]:
@@ -64,42 +78,50 @@ class _LengthHistogram(beam.CombineFn):
         for acc in accs:
             for bucket, hist in acc.items():
                 into = merged.setdefault(bucket, {})
-                for cell, (count, keys) in hist.items():
-                    entry = into.setdefault(cell, [0, []])
+                for cell, (count, total, keys) in hist.items():
+                    entry = into.setdefault(cell, [0, 0, []])
                     entry[0] += count
-                    entry[1] = _smallest(entry[1], keys)
+                    entry[1] += total
+                    entry[2] = _smallest(entry[2], keys)
         return merged
 
     def extract_output(self, acc: dict[str, dict[Cell, list]]) -> dict[str, dict[Cell, list]]:
         return acc
 
 
-def _smallest(a: list[int], b: list[int]) -> list[int]:
+def _smallest(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return sorted(a + b)[:SELECT_EXACT]
 
 
 def stage2_plan(histograms: dict[str, dict[Cell, list]], fraction: float) -> dict[str, dict[str, Any]]:
     """Per bucket: the stage-2 budget, the planned fill and the selection rule of each cell taken:
-    ``{cell: (largest selected hash or None, probability)}`` (see ``selected``)."""
+    ``{cell: (largest selected hash or None, probability)}`` (see ``selected``). The fill is exact
+    except in cells selected by probability, where it counts the expected cost."""
     plan = {}
     for bucket in BUCKETS:
         hist = histograms.get(bucket, {})
-        total = sum(cost * count for (cost, _), (count, _) in hist.items())
+        total = sum(cell_total for _, cell_total, _ in hist.values())
         budget = round(fraction * total)
         remaining = budget
         rules: dict[Cell, tuple[int | None, float]] = {}
         for cell in sorted(hist, key=lambda c: (-c[0], c[1])):
             if remaining <= 0:
                 break
-            cost, (count, keys) = cell[0], hist[cell]
-            taken = min(count, remaining // cost)
-            if taken == count:
+            count, cell_total, keys = hist[cell]
+            if cell_total <= remaining:
                 rules[cell] = (None, 1.0)
-            elif taken and taken <= len(keys):
-                rules[cell] = (keys[taken - 1], 1.0)
-            elif taken:
-                rules[cell] = (None, taken / count)
-            remaining -= taken * cost
+                remaining -= cell_total
+                continue
+            expected = remaining * count // cell_total  # copies of average cost that fit
+            if expected > len(keys):
+                rules[cell] = (None, expected / count)
+                remaining -= expected * cell_total // count
+                continue
+            for key, cost in keys:  # the smallest hashes, while their exact costs fit
+                if cost > remaining:
+                    break
+                remaining -= cost
+                rules[cell] = (key, 1.0)  # every copy of the cell with a hash up to this one
         plan[bucket] = {"total": total, "budget": budget, "planned": budget - remaining, "rules": rules}
     return plan
 
@@ -122,7 +144,7 @@ class _AssignDoFn(beam.DoFn):
         self._counters = {s: Metrics.counter(NAMESPACE, f"{s}_copies") for s in (self.STAGE1, self.STAGE2)}
 
     def process(self, copy: DocCopy, plan: dict[str, dict[str, Any]]) -> Iterable:
-        rule = plan[copy.doc.bucket]["rules"].get((copy.cost, copy.copy))
+        rule = plan[copy.doc.bucket]["rules"].get((cost_class(copy.cost), copy.copy))
         stage = self.STAGE2 if selected(rule, copy_key(self._seed, copy)) else self.STAGE1
         self._counters[stage].inc()
         if stage == self.STAGE2:
@@ -144,7 +166,8 @@ class AssignStages(beam.PTransform):
 
     def expand(self, copies: beam.PCollection) -> dict[str, beam.PCollection]:
         plan = (copies
-                | "CellOfCopy" >> beam.Map(lambda c, seed: (c.doc.bucket, (c.cost, c.copy), copy_key(seed, c)), self.seed)
+                | "CellOfCopy" >> beam.Map(lambda c, seed: (c.doc.bucket, (cost_class(c.cost), c.copy),
+                                                          (copy_key(seed, c), c.cost)), self.seed)
                 | "LengthHistogram" >> beam.CombineGlobally(_LengthHistogram())
                 | "Plan" >> beam.Map(stage2_plan, self.config.stage2_fraction))
         out = copies | "Assign" >> beam.ParDo(_AssignDoFn(self.seed), beam.pvalue.AsSingleton(plan)).with_outputs(

@@ -1,8 +1,10 @@
 """Read curated Parquet and tokenize every document (the first step of ``beam_pipeline.py build``).
 
 Input layout (curate's output): ``CURATED/<bucket>/*.parquet`` with at least ``id``, ``text``,
-``bucket``; ``knowledge`` is optional (missing column = score 0, i.e. no upsampling). The bucket is
-taken from the ``bucket`` column, which must be one of ``corpus.document.BUCKETS``.
+``bucket``; ``knowledge`` is optional (missing column = score 0, i.e. no upsampling), as are
+``source`` (missing = "") and ``cluster_size`` (MinHash's duplicate-cluster size; missing = 1), which
+the mixture's source and cluster weights read (``mixtures/weights.py``). The bucket is taken from
+the ``bucket`` column, which must be one of ``corpus.document.BUCKETS``.
 
 Token ids (``uint32``) go to the token store (``mixtures.token_store``) and the pipeline carries a
 reference; the text is stored too, only for buckets that FIM may transform (FIM splits
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 
 NAMESPACE = "build.tokenize"
 SKIPPED = "skipped"
-_COLUMNS = ("id", "text", "bucket", "knowledge")
+_COLUMNS = ("id", "text", "bucket", "knowledge", "source", "cluster_size")
 _READ_BATCH_ROWS = 1024
 
 
@@ -47,6 +49,8 @@ class CuratedDoc:
     text: str
     bucket: str
     knowledge: float
+    source: str = ""
+    cluster_size: int = 1
 
 
 class CuratedInputError(ValueError):
@@ -90,11 +94,14 @@ class _ReadCuratedFile(beam.DoFn):
         columns = [c for c in _COLUMNS if c in names]
         for batch in parquet.iter_batches(batch_size=_READ_BATCH_ROWS, columns=columns):
             data = batch.to_pydict()
-            knowledge = data.get("knowledge") or [0.0] * batch.num_rows
-            for doc_id, text, bucket, score in zip(data["id"], data["text"], data["bucket"], knowledge):
+            absent = [None] * batch.num_rows
+            rows = zip(data["id"], data["text"], data["bucket"], data.get("knowledge", absent),
+                       data.get("source", absent), data.get("cluster_size", absent))
+            for doc_id, text, bucket, score, source, cluster_size in rows:
                 if bucket not in BUCKETS:
                     raise CuratedInputError(f"{path}: document {doc_id!r} has bucket {bucket!r}, expected one of {BUCKETS}")
-                yield CuratedDoc(str(doc_id), text or "", bucket, float(score or 0.0))
+                yield CuratedDoc(str(doc_id), text or "", bucket, float(score or 0.0), source or "",
+                                 max(1, int(cluster_size or 1)))
 
 
 class ReadCurated(beam.PTransform):
@@ -148,7 +155,8 @@ class _TokenizeBatchDoFn(beam.DoFn):
                 self._docs.inc()
                 self._tokens.inc(len(ids))
                 text = self._store.put_text(doc.text) if doc.bucket in self._text_buckets else None
-                yield TokenizedDoc(doc.id, doc.bucket, doc.knowledge, len(ids), self._store.put_tokens(ids), text)
+                yield TokenizedDoc(doc.id, doc.bucket, doc.knowledge, doc.source, doc.cluster_size, len(ids),
+                                   self._store.put_tokens(ids), text)
 
     def _encode_one(self, text: str) -> list[int] | Exception:
         try:

@@ -11,6 +11,7 @@ import pytest
 from beam_pipeline import main as cli
 from corpus.report import make_report
 from tests.conftest import read_sample
+from tests.mixtures import memfs
 
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -55,3 +56,24 @@ def test_report_renders_in_headless_chromium_without_console_errors(curated_run,
     assert plots >= 6 and decoded == plots
     console = [line for line in result.stderr.splitlines() if ":CONSOLE" in line]
     assert not console, console
+
+
+def test_report_reads_only_stats_and_report_data_not_the_text(curated_run, tmp_path):
+    small = tmp_path / "out"
+    small.mkdir()
+    for name in ("stats.json", "report_data.json"):
+        shutil.copy(curated_run / name, small / name)  # no curated/ or rejected/ Parquet at all
+    page = make_report(small).read_text(encoding="utf-8")
+    assert page.count('<figure class="plot">') == make_report(curated_run).read_text(encoding="utf-8").count(
+        '<figure class="plot">') >= 6
+    assert "Sample documents (PII-scrubbed" in page
+
+
+def test_report_of_an_object_store_run_is_written_there(curated_run):
+    url = memfs.upload(curated_run, "memtest://report-test/out")
+    try:
+        assert make_report(url) == f"{url}/report.html"
+        page = memfs.under(url)[f"{url}/report.html"].decode("utf-8")
+        assert page == make_report(curated_run).read_text(encoding="utf-8").replace(str(curated_run), url)
+    finally:
+        memfs.clear("memtest://report-test")

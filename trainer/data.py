@@ -15,7 +15,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -139,8 +139,10 @@ class ShardLoader:
     """Yields this rank's rows for each global step; ``state_dict`` is global (see module docstring)."""
 
     def __init__(self, corpus_dir: str | Path, plans: list[StagePlan], fingerprint: str, rank: int,
-                 world_size: int, seed: int, document_masking: bool) -> None:
+                 world_size: int, seed: int, document_masking: bool,
+                 fetch: Callable[[str], Path] | None = None) -> None:
         self.corpus_dir = Path(corpus_dir)
+        self.fetch = fetch  # an object-store corpus: shards are downloaded when first read (CorpusSource)
         self.plans = plans
         self.fingerprint = fingerprint
         self.rank, self.world_size, self.seed = rank, world_size, seed
@@ -163,8 +165,9 @@ class ShardLoader:
 
     def _reader(self, plan: StagePlan) -> StageReader:
         reader = self._readers.get(plan.name)
-        if reader is None:  # files were sha256-checked once for the job (verify_corpus_files); rows are checked here
-            reader = self._readers[plan.name] = StageReader(self.corpus_dir, plan.name, verify=False)
+        if reader is None:  # files were sha256-checked once for the job (verify_corpus_files) or on download
+            # (CorpusSource.fetch); rows are checked here
+            reader = self._readers[plan.name] = StageReader(self.corpus_dir, plan.name, verify=False, fetch=self.fetch)
             if len(reader) != plan.rows or reader.seq_len != plan.seq_len:
                 raise ManifestError(f"{plan.name}: reader sees {len(reader)} rows of {reader.seq_len}, "
                                     f"planned {plan.rows} of {plan.seq_len}")

@@ -19,9 +19,10 @@ import torch
 import torch.distributed as dist
 
 from corpus.config import load, to_dict
-from corpus.manifest import Manifest
+from corpus.storage import is_url
 from trainer.checkpoint import CheckpointManager
 from trainer.config import TrainConfig, preset
+from trainer.corpus_cache import DEFAULT_CACHE, CorpusSource
 from trainer.data import ShardLoader, StepBatch, corpus_fingerprint, plan_stages, verify_corpus_files
 from trainer.metrics import MetricsLog, flops_per_token, memory_gib, peak_bf16_flops
 from trainer.model import IGNORE_INDEX, Transformer
@@ -33,7 +34,10 @@ log = logging.getLogger("trainer")
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m trainer.train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--corpus", required=True, help="built corpus directory (with manifest.json)")
+    p.add_argument("--corpus", required=True, help="built corpus directory (with manifest.json), or its gs://, "
+                   "s3://, ... URL: each rank then downloads the shards it reads into --corpus-cache")
+    p.add_argument("--corpus-cache", default=None, help=f"local cache of a URL corpus (default {DEFAULT_CACHE}, "
+                   "$KORPUS_CACHE/corpus if set)")
     p.add_argument("--preset", required=True, help="model size: tiny, 137M, 350M, 760M, 1.3B, 6.9B, 13B, 39B, 82B")
     p.add_argument("--out", required=True, help="run directory: checkpoints, metrics.jsonl, run.json")
     p.add_argument("--max-steps", type=int, default=None,
@@ -72,8 +76,10 @@ class Trainer:
     def __init__(self, args: argparse.Namespace, config: TrainConfig, env: DistEnv) -> None:
         self.args, self.config, self.env = args, config, env
         self.run_dir = Path(args.out)
-        manifest = Manifest.load(args.corpus)
-        problems = verify_corpus_files(manifest, env.rank, env.world_size, hashes=config.verify_corpus == "sha256")
+        source = CorpusSource(args.corpus, args.corpus_cache, hashes=config.verify_corpus == "sha256")
+        manifest = source.manifest  # a URL corpus is checked file by file as each rank fetches it
+        problems = [] if source.remote else verify_corpus_files(manifest, env.rank, env.world_size,
+                                                                hashes=config.verify_corpus == "sha256")
         for problem in problems:
             log.error("corpus: %s", problem)
         if _any_rank(bool(problems), env):
@@ -94,8 +100,8 @@ class Trainer:
         self.peak_lr = config.optim.lr if config.optim.lr is not None else model_preset.lr
         self.optimizer = build_optimizer(self.model, config.optim, self.peak_lr, env.device)
         self.schedule = LRSchedule.from_config(config.optim, self.peak_lr, sum(p.steps for p in self.plans))
-        self.loader = ShardLoader(args.corpus, self.plans, corpus_fingerprint(manifest), env.rank, env.world_size,
-                                  config.seed, document_masking=config.attention == "document")
+        self.loader = ShardLoader(source.root, self.plans, corpus_fingerprint(manifest), env.rank, env.world_size,
+                                  config.seed, document_masking=config.attention == "document", fetch=source.fetch)
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", config.checkpoint.keep, env.rank,
                                              env.world_size, env.device)
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", enabled=env.is_main)
@@ -119,7 +125,8 @@ class Trainer:
         if not self.env.is_main:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        record = {"corpus": str(Path(self.args.corpus).resolve()), "preset": self.args.preset,
+        corpus = self.args.corpus if is_url(self.args.corpus) else str(Path(self.args.corpus).resolve())
+        record = {"corpus": corpus, "preset": self.args.preset,
                   "model": asdict(self.model_config), "params": self.model_config.num_params(),
                   "train": to_dict(self.config), "world_size": self.env.world_size, "device": str(self.env.device),
                   "attention_backend": self.backend, "param_dtype": self.param_dtype, "peak_lr": self.peak_lr,

@@ -5,6 +5,7 @@ Outputs under OUT:
 - ``curated/{korean,multilingual,code}/part-*.parquet`` (``corpus.parquet.CURATED_SCHEMA``),
 - ``rejected/part-*.parquet`` (``REJECTED_SCHEMA``: id, source, bucket, reason, detail, text, ...),
 - ``errors/part-*.parquet`` (``ERRORS_SCHEMA``: input, location, error, excerpt),
+- ``report_data.json``: bounded histograms and samples for ``corpus/report.py`` (``transforms/report_samples.py``),
 - ``stats.json``: the funnel per input, per bucket and in total, each stage's stats, the config,
   the bytes that entered each shuffle, and the accounting check ``read == kept + rejected +
   errors``. ``read`` is counted by the readers independently of the outcomes, per input; a
@@ -47,12 +48,13 @@ from transforms.phase_io import (DOCS, ERROR_ROWS, REJECTED_ROWS, ApplyVerdicts,
 from transforms.phases import (PHASE_STATS, Phase, fingerprints, is_complete, phase_dir, plan_phases,
                                remove_stale_phases)
 from transforms.publish import WriteParts, plan_parts
+from transforms.report_samples import REPORT_DATA, ReportSamples
 from transforms.stage import KEPT, REJECTED, STATS
 from transforms.verdicts import VerdictContext
 
 UNDETERMINED = "undetermined"
 KEPT_OUTCOME, ERROR_OUTCOME = "kept", "error"
-OUTPUT_PARTS = ("curated", "rejected", "errors", "stats.json")
+OUTPUT_PARTS = ("curated", "rejected", "errors", REPORT_DATA, "stats.json")
 CURATE_STEP = "curate"
 
 
@@ -270,6 +272,24 @@ def _outputs(plan: CuratePlan, results: list[dict]) -> list[tuple[str, list[tupl
     return outputs
 
 
+def _report_inputs(pipeline: beam.Pipeline, plan: CuratePlan, results: list[dict],
+                   meter: ShuffleMeter) -> tuple[beam.PCollection, beam.PCollection]:
+    """The kept documents and the rejections, streamed from the phase files, for the report's
+    bounded samples and histograms (``transforms/report_samples.py``)."""
+    outputs = _outputs(plan, results)
+    kept = [path for _, sources, schema in outputs if schema is CURATED_SCHEMA for path, _ in sources]
+    rejected = [path for directory, sources, _ in outputs if directory.endswith("rejected") for path, _ in sources]
+    kept_docs = (pipeline
+                 | "ReportKept" >> ReadColumns(kept, ["id", "text", "bucket", "lang", "knowledge"], meter, 256)
+                 | "KeptDocument" >> beam.Map(lambda r: Document(r["id"], r["text"], "", bucket=r["bucket"],
+                                                                 lang=r["lang"], knowledge=r["knowledge"])))
+    rejections = (pipeline
+                  | "ReportRejected" >> ReadColumns(rejected, ["id", "text", "bucket", "reason", "detail"], meter, 256)
+                  | "Rejection" >> beam.Map(lambda r: Rejection(Document(r["id"], r["text"], "", bucket=r["bucket"]),
+                                                                r["reason"], r["detail"])))
+    return kept_docs, rejections
+
+
 def publish(plan: CuratePlan, results: list[dict], beam_args: list[str]) -> dict:
     """Cuts and writes the part files, then stats.json, then the curate marker."""
     clear_outputs(plan.out)
@@ -279,6 +299,7 @@ def publish(plan: CuratePlan, results: list[dict], beam_args: list[str]) -> dict
     meter = ShuffleMeter()
     with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
         _ = pipeline | "Publish" >> WriteParts(parts, meter)
+        _ = _report_inputs(pipeline, plan, results, meter) | "ReportSamples" >> ReportSamples(plan.out)
     files_per_dir: dict[str, int] = {}
     for part in parts:
         name = storage.relative(storage.split(part.destination)[0], plan.out)

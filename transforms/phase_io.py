@@ -199,26 +199,26 @@ def iter_rows(path: str, columns: Sequence[str] | None = None, batch_rows: int =
 
 
 class _ReadColumnsFn(beam.DoFn):
-    def __init__(self, paths: list[str], columns: Sequence[str]):
-        self._paths, self._columns = paths, list(columns)
+    def __init__(self, paths: list[str], columns: Sequence[str], batch_rows: int):
+        self._paths, self._columns, self._batch_rows = paths, list(columns), batch_rows
 
     def process(self, index: int) -> Iterator[dict]:
-        yield from iter_rows(self._paths[index], self._columns, batch_rows=8192)
+        yield from iter_rows(self._paths[index], self._columns, self._batch_rows)
 
 
 class ReadColumns(beam.PTransform):
-    """Phase files -> their rows restricted to ``columns`` (never the text): the small records
-    verdicts are computed from. File indices are spread over workers by a reshuffle (indices,
+    """Phase files -> their rows restricted to ``columns``: the small records verdicts are computed
+    from (the report's samples also read the text, in batches of ``batch_rows``). File indices are spread over workers by a reshuffle (indices,
     not paths: what a shuffle carries does not depend on where OUT is)."""
 
-    def __init__(self, paths: list[str], columns: Sequence[str], meter: ShuffleMeter):
+    def __init__(self, paths: list[str], columns: Sequence[str], meter: ShuffleMeter, batch_rows: int = 8192):
         super().__init__()
-        self._paths, self._columns, self._meter = paths, columns, meter
+        self._paths, self._columns, self._meter, self._batch_rows = paths, columns, meter, batch_rows
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         indices = pbegin | "Files" >> beam.Create(range(len(self._paths)), reshuffle=False)
         return (self._meter.reshuffle(indices, "SpreadFiles")
-                | "Read" >> beam.ParDo(_ReadColumnsFn(self._paths, self._columns)))
+                | "Read" >> beam.ParDo(_ReadColumnsFn(self._paths, self._columns, self._batch_rows)))
 
 
 class _LookupFn(beam.DoFn):

@@ -1,5 +1,9 @@
 """``beam_pipeline.py tokenizer``: train on a balanced sample of OUT/curated, save to OUT/tokenizer.
 
+Both may be local paths or URLs of a Beam filesystem (``gs://``, ``s3://``): the sample is streamed
+from the curated Parquet in one pass (``corpus/tokenizer/sample.py``), and the tokenizer is written
+locally and copied up file by file, each appearing under its name only when complete.
+
 Not a Beam pipeline: BPE training runs on one machine over a sample (pre-tokenization on
 ``--workers`` processes, HF's trainer multi-threaded); the sample is what keeps it bounded, not the
 corpus size.
@@ -9,7 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
+
+from corpus.storage import create_atomic, is_url, join
 
 from corpus.tokenizer.morphemes import BOUNDARY_PRESETS, DEFAULT_PRESET
 from corpus.tokenizer.pretokenize import PretokenizerSettings
@@ -19,14 +27,16 @@ from corpus.tokenizer.training import DEFAULT_MIN_FREQUENCY, DEFAULT_VOCAB_SIZE,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--curated", required=True, metavar="OUT/curated",
-                        help="curated Parquet root with korean/, multilingual/, code/")
-    parser.add_argument("--output", required=True, metavar="OUT/tokenizer")
+                        help="curated Parquet root with korean/, multilingual/, code/ (a path or gs://, s3://, ...)")
+    parser.add_argument("--output", required=True, metavar="OUT/tokenizer", help="a path or an object-store URL")
     parser.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE,
                         help=f"including special and byte tokens (default {DEFAULT_VOCAB_SIZE:,})")
     parser.add_argument("--sample-chars", type=int, default=DEFAULT_CHARS_PER_BUCKET,
                         help="characters per bucket at most (default %(default)s)")
     parser.add_argument("--sample-shards", type=int, default=None, metavar="N",
                         help="read only the first N shards per bucket (hash-partitioned: a uniform sample)")
+    parser.add_argument("--sample-seed", type=int, default=0,
+                        help="seed of the document ranking that picks the sample (default %(default)s)")
     parser.add_argument("--min-frequency", type=int, default=DEFAULT_MIN_FREQUENCY)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="processes that pre-tokenize the sample (default: all cores, %(default)s here); "
@@ -37,20 +47,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        sample = BalancedSample(Path(args.curated), chars_per_bucket=args.sample_chars,
-                                max_shards=args.sample_shards)
-        settings = PretokenizerSettings(morpheme_boundaries=args.morpheme_boundaries)
-        tokenizer = train(sample.texts(), args.vocab_size, settings=settings, min_frequency=args.min_frequency,
-                          num_workers=args.workers)
+        with BalancedSample(args.curated, chars_per_bucket=args.sample_chars, max_shards=args.sample_shards,
+                            seed=args.sample_seed) as sample:
+            settings = PretokenizerSettings(morpheme_boundaries=args.morpheme_boundaries)
+            tokenizer = train(sample.texts(), args.vocab_size, settings=settings, min_frequency=args.min_frequency,
+                              num_workers=args.workers)
+            report = sample.report()
     except ValueError as exc:  # no curated text, a vocabulary too small: the message names it
         raise SystemExit(f"tokenizer: {exc}") from exc
-    tokenizer.metadata["training"] = {"sample": sample.report(), "vocab_size_requested": args.vocab_size,
+    tokenizer.metadata["training"] = {"sample": report, "vocab_size_requested": args.vocab_size,
                                       "min_frequency": args.min_frequency}
-    out = tokenizer.save(args.output)
-    config = json.loads((out / "korpus_tokenizer.json").read_text(encoding="utf-8"))
-    summary = {"output": str(out), "vocab_size": tokenizer.vocab_size,
+    with tempfile.TemporaryDirectory(prefix="korpus-tokenizer-") as tmp:
+        out = tokenizer.save(Path(tmp) if is_url(args.output) else Path(args.output))
+        config = json.loads((out / "korpus_tokenizer.json").read_text(encoding="utf-8"))
+        if is_url(args.output):
+            _upload(out, args.output)
+    summary = {"output": str(args.output), "vocab_size": tokenizer.vocab_size,
                "tokenizer_json_sha256": config["tokenizer_json_sha256"],
                "sample": {b: {"docs": s["docs"], "chars": s["chars"]}
                           for b, s in config["training"]["sample"]["buckets"].items()}}
     print(json.dumps(summary, ensure_ascii=False, indent=2))
     return 0
+
+
+def _upload(local: Path, url: str) -> None:
+    for path in sorted(local.iterdir()):
+        with open(path, "rb") as source, create_atomic(join(url, path.name)) as sink:
+            shutil.copyfileobj(source, sink)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,8 +25,9 @@ SMALL_STAGES = {"stage1_name": "stage1", "stage1_seq_len": 128, "stage2_name": "
 
 
 def write_curated(root: Path, records: dict[str, list[dict]], knowledge: dict[str, float] | None = None,
-                  drop_knowledge_column: bool = False) -> Path:
-    """``root/<bucket>/part-00000.parquet`` with curate's columns; ``knowledge`` maps id -> score."""
+                  drop_knowledge_column: bool = False, cluster_sizes: dict[str, int] | None = None) -> Path:
+    """``root/<bucket>/part-00000.parquet`` with curate's columns; ``knowledge`` maps id -> score;
+    ``cluster_sizes`` (id -> MinHash cluster size, 1 if absent) adds the ``cluster_size`` column."""
     knowledge = knowledge or {}
     for bucket, recs in records.items():
         docs = [Document(id=r["id"], text=r["text"], source=r.get("source", ""), bucket=bucket,
@@ -34,6 +36,11 @@ def write_curated(root: Path, records: dict[str, list[dict]], knowledge: dict[st
         table = pa.Table.from_pylist([curated_row(d) for d in docs], schema=CURATED_SCHEMA)
         if drop_knowledge_column:
             table = table.drop_columns(["knowledge"])
+        if cluster_sizes is not None:
+            sizes = pa.array([cluster_sizes.get(d.id, 1) for d in docs], pa.int32())
+            if "cluster_size" in table.column_names:  # curate writes it (MinHash)
+                table = table.drop_columns(["cluster_size"])
+            table = table.append_column("cluster_size", sizes)
         (root / bucket).mkdir(parents=True, exist_ok=True)
         pq.write_table(table, root / bucket / "part-00000.parquet")
     return root
@@ -44,6 +51,26 @@ def write_curate_stats(curated: Path, upsampling: dict[str, float]) -> Path:
     path = curated.parent / "stats.json"
     path.write_text(json.dumps({"stages": {"knowledge": {"upsampling": upsampling}}}), encoding="utf-8")
     return path
+
+
+def segments_in_shards(manifest: Manifest, corpus: Path, eot: int) -> Iterator[tuple[str, str, int, bool]]:
+    """``(stage, segment id, bucket id, ends the copy)`` for every segment piece of every row, read as
+    the trainer reads them: each copy of a document (or FIM chunk) ends with exactly one
+    ``<|endoftext|>``, in whichever row its last piece lies."""
+    from corpus.shards import StageReader
+
+    for stage in manifest.stages:
+        reader = StageReader(corpus, stage.name)
+        for index in range(len(reader)):
+            row = reader.row(index)
+            ends = [*row.seg_starts[1:].tolist(), reader.seq_len]
+            for doc_id, end, bucket in zip(row.seg_doc_ids, ends, row.seg_buckets.tolist()):
+                yield stage.name, doc_id, bucket, bool(row.tokens[end - 1] == eot)
+
+
+def copies_in_shards(manifest: Manifest, corpus: Path, eot: int) -> Counter[str]:
+    """Segment id -> copies in the shards."""
+    return Counter(doc_id for _, doc_id, _, last in segments_in_shards(manifest, corpus, eot) if last)
 
 
 def build(curated: str | Path, tokenizer: str | Path, output: str | Path, config: dict[str, Any] | None = None,

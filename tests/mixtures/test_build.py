@@ -12,12 +12,17 @@ from corpus.document import BUCKETS, KOREAN
 from corpus.manifest import Manifest
 from corpus.shards import StageReader
 from mixtures.fim import EOT
-from tests.mixtures.conftest import SMALL_STAGES, build, write_curate_stats, write_curated
+from tests.mixtures.conftest import (SMALL_STAGES, build, copies_in_shards, segments_in_shards, write_curate_stats,
+                                     write_curated)
 
 # The mapping curate recorded (not the default max_repeat 4, so a build that ignored stats.json
 # would show): knowledge scores HIGH and LOW get weights 1 + 2 * (0.9 - 0.5) / 0.5 = 2.6 and 1.
 UPSAMPLING = {"threshold": 0.5, "max_repeat": 3.0}
 HIGH, LOW = 0.9, 0.1
+# The smallest bucket runs at max_epochs (4); at the default balance.max_doc_copies (4) every one of its
+# documents would have exactly 4 copies, so the cap is raised here to let knowledge-rich documents
+# repeat more (the cap itself: tests/mixtures/test_mixture.py).
+MAX_EPOCHS, MAX_DOC_COPIES = 4.0, 12
 
 
 def _knowledge(records: dict[str, list[dict]]) -> dict[str, float]:
@@ -29,7 +34,8 @@ def built(tmp_path_factory, tokenizer_dir, sample_records):
     root = tmp_path_factory.mktemp("build")
     curated = write_curated(root / "curated", sample_records, _knowledge(sample_records))
     write_curate_stats(curated, UPSAMPLING)
-    manifest = build(curated, tokenizer_dir, root / "corpus", {"stages": SMALL_STAGES})
+    config = {"stages": SMALL_STAGES, "balance": {"max_doc_copies": MAX_DOC_COPIES}}
+    manifest = build(curated, tokenizer_dir, root / "corpus", config)
     return manifest, root / "corpus"
 
 
@@ -65,22 +71,13 @@ def test_stage2_holds_ten_percent_of_the_tokens_and_prefers_long_documents(built
 def test_small_buckets_repeat_up_to_max_epochs_and_large_ones_are_sampled_down(built):
     manifest, _ = built
     epochs = {b: manifest.balance["buckets"][b]["epochs"] for b in BUCKETS}
-    assert epochs[KOREAN] == pytest.approx(4.0, abs=0.05)  # the smallest bucket sets the default total
+    assert epochs[KOREAN] == pytest.approx(MAX_EPOCHS, abs=0.05)  # the smallest bucket sets the default total
     assert min(epochs.values()) < 1.0
 
 
 def test_knowledge_rich_documents_repeat_in_proportion_to_the_weight_curate_recorded(built, tok, sample_records):
     manifest, corpus = built
-    eot = tok.special_tokens[EOT]
-    copies: Counter[str] = Counter()  # each copy of a document ends with exactly one <|endoftext|>
-    for stage in manifest.stages:
-        reader = StageReader(corpus, stage.name)
-        for index in range(len(reader)):
-            row = reader.row(index)
-            ends = [*row.seg_starts[1:].tolist(), reader.seq_len]
-            for doc_id, end in zip(row.seg_doc_ids, ends):
-                if row.tokens[end - 1] == eot:
-                    copies[doc_id] += 1
+    copies = copies_in_shards(manifest, corpus, tok.special_tokens[EOT])
     scores = _knowledge(sample_records)
     korean = [r["id"] for r in sample_records[KOREAN]]  # no FIM chunks: ids are document ids
     mean = {s: np.mean([copies[d] for d in korean if scores[d] == s]) for s in (HIGH, LOW)}
@@ -136,18 +133,12 @@ def test_manifest_verifies_and_records_tokenizer_config_and_counts(built, tokeni
 
 def test_a_document_is_in_both_stages_only_when_it_has_several_copies(built, tok):
     manifest, corpus = built
-    eot = tok.special_tokens[EOT]
     stages_of: dict[str, set[str]] = {}
     copies: Counter[str] = Counter()
-    for stage in manifest.stages:
-        reader = StageReader(corpus, stage.name)
-        for index in range(len(reader)):
-            row = reader.row(index)
-            ends = [*row.seg_starts[1:].tolist(), reader.seq_len]
-            for doc_id, end, bucket in zip(row.seg_doc_ids, ends, row.seg_buckets.tolist()):
-                if bucket != 2:  # text buckets: no FIM chunks, one segment per copy
-                    stages_of.setdefault(doc_id, set()).add(stage.name)
-                    copies[doc_id] += int(row.tokens[end - 1] == eot)
+    for stage, doc_id, bucket, last in segments_in_shards(manifest, corpus, tok.special_tokens[EOT]):
+        if bucket != 2:  # text buckets: no FIM chunks, one segment per copy
+            stages_of.setdefault(doc_id, set()).add(stage)
+            copies[doc_id] += int(last)
     in_both = [d for d, names in stages_of.items() if len(names) == 2]
     assert in_both, "expected some repeated documents split between the stages"
     assert all(copies[d] >= 2 for d in in_both)

@@ -14,7 +14,7 @@ from mixtures.fim import EOT, MIDDLE, PREFIX, SUFFIX, arrange, chunk_count, chun
 from mixtures.pack import _RowBuilder, materialize
 from mixtures.records import Segment
 from mixtures.token_store import StoreReader, StoreWriter
-from mixtures.staging import selected, stage2_plan
+from mixtures.staging import SELECT_EXACT, _LengthHistogram, cost_class, selected, stage2_plan
 
 SPECIAL = {EOT: 0, PREFIX: 1, MIDDLE: 2, SUFFIX: 3}
 
@@ -56,7 +56,7 @@ def test_long_fim_documents_get_one_chunk_per_context():
 
 
 def test_default_total_is_max_epochs_times_the_smallest_bucket():
-    totals = {"korean": [10, 1000, 0], "multilingual": [10, 5000, 0], "code": [10, 3000, 0]}
+    totals = {"korean": 1000, "multilingual": 5000, "code": 3000}
     assert bucket_targets(totals, None, BalanceConfig()) == {b: 4000 for b in BUCKETS}
     assert bucket_targets(totals, 6000, BalanceConfig()) == {b: 2000 for b in BUCKETS}
     with pytest.raises(BalanceError, match="bucket korean"):
@@ -69,14 +69,19 @@ def test_hash_seeded_rounding_is_unbiased():
     scales, shifts = np.array([1.0]), np.array([0.0])
     rng = np.random.default_rng(1)
     for expected in (0.3, 1.0, 2.7):
-        copies = [copies_on_grid(expected, u, scales, shifts)[0, 0] for u in rng.random(20000)]
+        copies = [copies_on_grid(expected, u, scales, shifts, cap=4)[0, 0] for u in rng.random(20000)]
         assert set(copies) <= {int(np.floor(expected)), int(np.floor(expected)) + 1}
         assert np.mean(copies) == pytest.approx(expected, abs=0.02)
 
 
+def _cell(costs: list[int], hashes: list[int]) -> list:
+    """A histogram cell as the combiner leaves it: copies, total cost, the SELECT_EXACT smallest (hash, cost)."""
+    return [len(costs), sum(costs), sorted(zip(hashes, costs))[:SELECT_EXACT]]
+
+
 def test_stage2_fill_takes_the_longest_copies_that_fit_exactly_by_smallest_hash():
-    hist = {"korean": {(500, 0): [2, [7, 9]], (300, 0): [1, [5]], (100, 0): [4, [1, 2, 3, 4]],
-                       (10, 0): [100, list(range(16))]}}
+    hist = {"korean": {(500, 0): _cell([500] * 2, [7, 9]), (300, 0): _cell([300], [5]),
+                       (100, 0): _cell([100] * 4, [1, 2, 3, 4]), (10, 0): _cell([10] * 100, list(range(100)))}}
     plan = stage2_plan(hist, 0.5)["korean"]  # total 2700 -> budget 1350
     rules = plan["rules"]
     assert plan["budget"] == 1350
@@ -88,8 +93,30 @@ def test_stage2_fill_takes_the_longest_copies_that_fit_exactly_by_smallest_hash(
 
 
 def test_a_partial_cell_of_two_long_copies_takes_exactly_one():
-    plan = stage2_plan({"code": {(1000, 0): [2, [11, 99]], (1, 0): [1000, list(range(16))]}}, 0.5)["code"]
+    plan = stage2_plan({"code": {(1000, 0): _cell([1000, 1000], [11, 99]),
+                                 (1, 0): _cell([1] * 1000, list(range(1000)))}}, 0.5)["code"]
     assert plan["rules"][(1000, 0)] == (11, 1.0)  # one of the two, the one with the smaller hash
+
+
+def test_copies_of_different_lengths_in_one_cost_class_fill_the_budget_exactly():
+    # 1000..1003 share a class; the smallest hashes go while their exact costs fit: 1003 + 1000.
+    assert {cost_class(c) for c in (1000, 1001, 1002, 1003)} == {1000}
+    hist = {"korean": {(1000, 0): _cell([1003, 1000, 1002, 1001], [1, 2, 3, 4]), (1, 0): _cell([1] * 2, [0, 1])}}
+    plan = stage2_plan(hist, 0.5)["korean"]  # total 4008 -> budget 2004
+    assert plan["rules"][(1000, 0)] == (2, 1.0) and plan["rules"][(1, 0)] == (0, 1.0)
+    assert plan["planned"] == 2004
+
+
+def test_length_histogram_stays_small_however_many_distinct_lengths():
+    histogram = _LengthHistogram()
+    acc = histogram.create_accumulator()
+    for cost in range(1, 1_000_001, 7):  # 142,858 distinct costs up to a million tokens
+        acc = histogram.add_input(acc, ("code", (cost_class(cost), 0), (cost * 2654435761 % 2**64, cost)))
+    cells = acc["code"]
+    assert len(cells) < 256 + 128 * (20 - 8)  # exact below 256, 128 classes per octave above
+    assert sum(c[0] for c in cells.values()) == 142_858
+    assert sum(c[1] for c in cells.values()) == sum(range(1, 1_000_001, 7))
+    assert max(c / cost_class(c) for c in range(256, 1_000_000, 997)) <= 1 + 1 / 128
 
 
 def test_row_builder_cuts_exact_rows_continues_segments_at_offset_zero_and_reads_tokens_back(tmp_path):
