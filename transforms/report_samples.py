@@ -44,7 +44,7 @@ SAMPLE_CHARS = 400
 SCRUB_CONTEXT = 100
 BINS_PER_DECADE = {"length": 10, "measured": 20}
 KNOWLEDGE_BINS = 20
-MEASURED = re.compile(r"^([a-z0-9_]+)=([0-9.eE+-]+)")
+MEASURED = re.compile(r"^([a-z0-9_]+)=([+-]?[0-9][0-9.]*(?:[eE][+-]?[0-9]+)?)(?:\s|$)")  # a number, not "lang=en"
 _SAMPLES = "samples"
 _PLACEHOLDER = re.compile("|".join(map(re.escape, PLACEHOLDERS)))
 _LONGEST_PLACEHOLDER = max(map(len, PLACEHOLDERS))
