@@ -9,6 +9,11 @@
 Arguments this CLI does not know are Beam pipeline options and pass through unchanged
 (``--runner``, ``--direct_num_workers``, ``--direct_running_mode=multi_processing``, ...).
 Each command's implementation lives in the module named below; this file wires them.
+
+Every command checks its output writable before any work; ``tokenizer`` and ``build`` refuse a
+curated directory whose curate did not finish (no ``OUT/_COMPLETE.json``, ``corpus.completion``)
+unless ``--allow-incomplete-input``. A full disk, a permission or a missing path ends a command
+with one line naming the path (``corpus.io_errors``), exit status 1.
 """
 from __future__ import annotations
 
@@ -50,6 +55,10 @@ def _run_knowledge_train(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     if beam_args:
         raise SystemExit(f"knowledge-train: unknown arguments {beam_args}")
+    from corpus.storage import split
+    from corpus.writable import require_writable
+
+    require_writable(split(args.output)[0] or ".")
     files = ExampleFiles(args.positive, args.negative, args.labelled, args.input)
     if not (files.positive or files.negative or files.labelled or files.weakly_labelled):
         raise SystemExit("knowledge-train: give --positive/--negative, --labelled or --input files")
@@ -93,6 +102,7 @@ def curate_stages(config: "CurateConfig") -> list:
 
 def _run_curate(args: argparse.Namespace, beam_args: list[str]) -> int:
     from corpus.config import load
+    from corpus.writable import require_writable
     from transforms.config import CurateConfig
     from transforms.curate import run_curate
     from transforms.decontamination import with_cli_eval_sets
@@ -103,6 +113,7 @@ def _run_curate(args: argparse.Namespace, beam_args: list[str]) -> int:
         stages = curate_stages(config)
     except ValueError as exc:  # ConfigError, RecordFileError, KnowledgeModelError: messages name the cause
         raise SystemExit(f"curate: {exc}") from exc
+    require_writable(args.output)  # before any data is read
     return run_curate(args, beam_args, config, stages)
 
 
@@ -130,16 +141,29 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--total-tokens", type=int, default=None, metavar="N",
                    help="target tokens, split by balance.ratios (default: the most reachable within each bucket's epoch limit)")
     p.add_argument("--config", default=None, metavar="FILE", help="build config (YAML, mixtures/build.py BuildConfig)")
+    p.add_argument("--allow-incomplete-input", action="store_true",
+                   help="build from a curated directory whose curate run did not finish (no completion marker)")
     p.set_defaults(handler=_run_build)
 
 
 def _run_build(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from corpus.completion import IncompleteInputError, require_complete
     from corpus.config import load
+    from corpus.storage import exists, join
+    from corpus.tokenizer.cli import curate_output
+    from corpus.writable import require_writable
     from mixtures.build import BuildConfig, run_build, summary_lines
 
     try:
         config = load(BuildConfig, args.config)
+        require_complete(curate_output(args.curated), "curate", args.allow_incomplete_input)
+        if not exists(join(args.tokenizer, "tokenizer.json")):
+            raise SystemExit(f"build: error: {args.tokenizer}: no tokenizer.json there (train one with "
+                             f"`beam_pipeline.py tokenizer --curated ... --output {args.tokenizer}`)")
+        require_writable(args.output)
         manifest = run_build(args.curated, args.tokenizer, args.output, args.total_tokens, config, beam_args)
+    except IncompleteInputError:
+        raise  # main() names the override flag
     except ValueError as exc:  # ConfigError, BalanceError, CuratedInputError, ManifestError: messages name the cause
         raise SystemExit(f"build: {exc}") from exc
     print("\n".join(summary_lines(manifest)))
@@ -173,7 +197,17 @@ def main(argv: list[str] | None = None) -> int:
     _add_build(sub)
     _add_run(sub)
     args, beam_args = parser.parse_known_args(argv)
-    return args.handler(args, beam_args)
+    from corpus import io_errors
+    from corpus.completion import IncompleteInputError
+    from corpus.locks import LockedError
+
+    try:
+        with io_errors.reported(args.command, getattr(args, "output", None)):
+            return args.handler(args, beam_args)
+    except IncompleteInputError as exc:  # one line naming the directory
+        raise SystemExit(f"{args.command}: error: {exc} [--allow-incomplete-input]") from exc
+    except LockedError as exc:
+        raise SystemExit(f"{args.command}: error: {exc}") from exc
 
 
 if __name__ == "__main__":

@@ -93,7 +93,8 @@ def sample_tree(root_pid: int) -> tuple[int, dict[int, float]]:
 
 def run_build(curated: Path, tokenizer: Path, output: Path, mode: str, workers: int) -> dict[str, float]:
     command = [sys.executable, str(ROOT / "beam_pipeline.py"), "build", "--curated", str(curated),
-               "--tokenizer", str(tokenizer), "--output", str(output), f"--direct_running_mode={mode}"]
+               "--tokenizer", str(tokenizer), "--output", str(output), f"--direct_running_mode={mode}",
+               "--allow-incomplete-input"]  # the curated input is written here, not by a curate run
     command += [f"--direct_num_workers={workers}"] if mode != "in_memory" else []
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -8,8 +8,9 @@ Tokenizers, all trained on the same balanced 1:1:1 sample with the same vocabula
 
 * ours            - ``corpus.tokenizer`` (regex pieces + MeCab cuts, the default "hyperclova" table)
 * ours-particles  - the same with the lighter "particles" preset
-* ours-regex      - ours' morpheme-aware vocabulary encoded by its tokenizer.json alone (the regex
-                    pre-tokenizer, no MeCab): what a Rust-only runtime (TGI, llama.cpp) would apply
+* ours-regex      - ours' morpheme-aware vocabulary encoded with the regex pre-tokenizer alone (no MeCab):
+                    what a runtime without MeCab would apply (tokenizer.json carried it up to format 1;
+                    it now refuses plain loading, docs/tokenizer-export.md)
 * plain           - byte-level BPE with the GPT-2 regex (HF ``ByteLevel``)
 * char            - character-level BPE with byte fallback (SentencePiece/Llama style: an unseen
                     character becomes its UTF-8 bytes, so it is lossless like the others)
@@ -69,7 +70,7 @@ from tokenizers import models, pre_tokenizers, trainers  # noqa: E402
 
 from benchmarks.tokenizer_ablation import GPT2_PATTERN, split_data, train_peer  # noqa: E402
 from corpus.tokenizer import SPECIAL_TOKENS, train  # noqa: E402
-from corpus.tokenizer.pretokenize import PretokenizerSettings  # noqa: E402
+from corpus.tokenizer.pretokenize import PretokenizerSettings, pattern  # noqa: E402
 from corpus.tokenizer.sample import BalancedSample  # noqa: E402
 from corpus.tokenizer.specials import ENDOFTEXT  # noqa: E402
 from corpus.tokenizer.training import DEFAULT_MIN_FREQUENCY  # noqa: E402
@@ -133,8 +134,11 @@ def build_variants(sample: list[str], vocab: int) -> list[Variant]:
         lengths = byte_level_lengths(tok.id_to_token, tok.vocab_size)
         variants.append(Variant(name, tok.vocab_size, tok.encode, lengths, tok.special_tokens[ENDOFTEXT]))
         if name == "ours":
-            # What tokenizer.json alone gives: the same vocabulary and merges, the regex pre-tokenizer.
+            # The same vocabulary and merges behind the regex pre-tokenizer alone (no MeCab cuts).
             regex_only = tokenizers.Tokenizer.from_str(tok._hf.to_str())
+            regex_only.pre_tokenizer = pre_tokenizers.Sequence([
+                pre_tokenizers.Split(tokenizers.Regex(pattern()), behavior="isolated"),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
             variants.append(Variant("ours-regex", tok.vocab_size, hf_encoder(regex_only), lengths,
                                     tok.special_tokens[ENDOFTEXT]))
     plain = train_peer(sample, vocab, byte_level=True)

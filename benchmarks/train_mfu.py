@@ -2,19 +2,30 @@
 """Trainer throughput and MFU, against a peer measured in the same run.
 
 On a GPU: the 1.3B preset at 4,096 and 32,768 tokens, bf16, flex_attention document masking, torch.compile
-(activation checkpointing at 32k), one rank. MFU uses trainer.metrics (6N + attention FLOPs over the device's
-dense bf16 peak: 989 TFLOPS on an H100 SXM). Peer: Hugging Face ``LlamaForCausalLM`` of the same shape (plain
-causal SDPA, bf16 autocast, fused AdamW) on the same rows. torchtitan's published figures are printed for reference.
+(activation checkpointing at 32k), one rank. MFU uses trainer.metrics over the device's dense bf16 peak (989 TFLOPS
+on an H100 SXM), twice: with attention FLOPs from the actual document lengths (what document masking computes) and
+by the full-causal convention (seq_len x seq_len, the figure published MFUs use). Peer: Hugging Face
+``LlamaForCausalLM`` of the same shape on the same rows with the same masking and kernel: packed-sequence
+``position_ids`` (HF then masks attention within documents, as we do), our loss mask as ``shift_labels``,
+``flex_attention`` on GPU (compiled per decoder layer, as ours), SDPA on CPU (one call with HF's dense
+document mask; ours runs causal SDPA per document), bf16 autocast on GPU, fused AdamW. Both sides are timed over
+the whole iteration, data included, each reading through our prefetching loader. torchtitan's published figures
+are printed for reference.
 
 Without a GPU: the ``tiny`` preset on CPU, tokens/s only (a CPU has no meaningful bf16 peak), with the same peer;
 both sides in fp32 there (our ``param_dtype: auto`` picks fp32 on CPU).
+
+Writes benchmarks/results/train_mfu.json (date, machine, command, figures).
 
     python benchmarks/train_mfu.py [--steps N]
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import os
+import platform
 import statistics
 import sys
 import tempfile
@@ -28,12 +39,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from trainer import train  # noqa: E402
 from trainer.config import preset  # noqa: E402
 from trainer.data import ShardLoader, plan_stages  # noqa: E402
+from trainer.prefetch import PrefetchingLoader  # noqa: E402
 from trainer.export import hf_config  # noqa: E402
 from corpus.manifest import Manifest  # noqa: E402
 from trainer.synthetic import EOS, write_corpus  # noqa: E402
 
 # torchtitan docs/performance.md (Llama 3.1 8B, 8x H100 96GB at 500 W, FSDP, local batch 2, seq 8192, selective AC):
 # 5,762 tokens/s/GPU eager, 6,667 with torch.compile; "33% to 39% MFU". Published, not measured here.
+RESULTS = Path(__file__).resolve().parent / "results" / "train_mfu.json"
 TORCHTITAN_REFERENCE = "torchtitan Llama 3.1 8B, 8xH100, seq 8192: 6,667 tok/s/GPU (compile), 33-39% MFU"
 
 
@@ -48,36 +61,51 @@ def run_ours(corpus: Path, out: Path, preset_name: str, device: str, steps: int,
 
 
 def run_peer(corpus: Path, preset_name: str, device: torch.device, steps: int, tokens_per_step: int,
-             activation_checkpointing: bool) -> list[float]:
-    """HF LlamaForCausalLM, same shape, same rows (read through our loader), the precision our trainer picks
-    (``param_dtype: auto``): bf16 autocast on GPU, fp32 on CPU; tokens/s per step."""
+             activation_checkpointing: bool, compile_blocks: bool) -> list[float]:
+    """HF LlamaForCausalLM (module docstring); tokens/s of each whole iteration."""
     from transformers import LlamaForCausalLM
 
     manifest = Manifest.load(corpus)
     model_config = preset(preset_name).model_config(manifest.tokenizer.vocab_size)
-    hf = LlamaForCausalLM(hf_config(model_config, manifest.stages[0].seq_len, {"<|endoftext|>": EOS},
-                                    torch.float32)).to(device)
+    attention = "flex_attention" if device.type == "cuda" else "sdpa"
+    config = hf_config(model_config, manifest.stages[0].seq_len, {"<|endoftext|>": EOS}, torch.float32)
+    hf = LlamaForCausalLM._from_config(config, attn_implementation=attention).to(device)
     if activation_checkpointing:
         hf.gradient_checkpointing_enable()
+    if compile_blocks:
+        for layer in hf.model.layers:
+            layer.compile()
     kernel = {"fused": True} if device.type == "cuda" else {"foreach": True}
     optimizer = torch.optim.AdamW(hf.parameters(), lr=1e-4, **kernel)
     plans = plan_stages(manifest, tokens_per_step, tokens_per_step, 1)
-    loader = ShardLoader(corpus, plans, "peer", 0, 1, seed=0, document_masking=False)
+    loader = PrefetchingLoader(ShardLoader(corpus, plans, "peer", 0, 1, seed=0, document_masking=True),
+                               pin_memory=device.type == "cuda")
     rates = []
-    for _ in range(steps):
-        batch = loader.next_step()
-        started = time.perf_counter()
-        for mb in batch.micro_batches:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                loss = hf(input_ids=mb.tokens.to(device), labels=mb.tokens.to(device)).loss
-            loss.backward()
-        torch.nn.utils.clip_grad_norm_(hf.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        rates.append(batch.plan.tokens_per_step / (time.perf_counter() - started))
+    try:
+        for _ in range(steps):
+            started = time.perf_counter()
+            batch = loader.next_step()
+            for mb in batch.micro_batches:
+                mb = mb.to(device)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                    # use_cache=False: with a KV cache HF ignores the packed position_ids (no document mask).
+                    loss = hf(input_ids=mb.tokens, position_ids=mb.layout.positions, labels=mb.labels,
+                              shift_labels=mb.labels, use_cache=False).loss
+                loss.backward()
+            torch.nn.utils.clip_grad_norm_(hf.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            rates.append(batch.plan.tokens_per_step / (time.perf_counter() - started))
+    finally:
+        loader.close()
     return rates
+
+
+def median_or_none(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
 
 
 def main() -> int:
@@ -100,6 +128,7 @@ def main() -> int:
     steps = args.steps or (12 if on_gpu else 20)
     print(f"device: {torch.cuda.get_device_name() if on_gpu else 'cpu'} ({torch.get_num_threads()} intra-op "
           f"threads); preset {preset_name}; {steps} steps per case, first {warmup} excluded")
+    results = []
     for case in cases:
         with tempfile.TemporaryDirectory() as tmp:
             rows = steps * case["tokens_per_step"] // case["seq_len"]
@@ -108,20 +137,47 @@ def main() -> int:
             ours = run_ours(corpus, Path(tmp), preset_name, device, steps, case)[warmup:]
             try:
                 peer = run_peer(corpus, preset_name, torch.device(device), steps, case["tokens_per_step"],
-                                case.get("activation_checkpointing", False))[warmup:]
+                                case.get("activation_checkpointing", False), case.get("compile", False))[warmup:]
             except torch.OutOfMemoryError:  # HF materialises full fp32 logits (32k x 100k = 13 GB)
                 peer = []
                 torch.cuda.empty_cache()
         ours_rate = statistics.median(m["tokens_per_s_per_device"] for m in ours)
         peer_rate = statistics.median(peer) if peer else None
-        mfu = [m["mfu"] for m in ours if m["mfu"] is not None]
-        mfu_text = f"MFU {100 * statistics.median(mfu):.1f}%" if mfu else "MFU n/a (CPU)"
+        mfu, mfu_full = median_or_none([m["mfu"] for m in ours]), median_or_none([m["mfu_full_causal"] for m in ours])
+        attended = statistics.median(m["attended_length"] for m in ours)
+        flops = statistics.median(m["flops_per_token"] for m in ours)
+        flops_full = statistics.median(m["flops_per_token_full_causal"] for m in ours)
+        mfu_text = (f"MFU {100 * mfu:.1f}% (full-causal count {100 * mfu_full:.1f}%)" if mfu is not None
+                    else "MFU n/a (CPU)")
         print(f"seq {case['seq_len']:>6}: korpus trainer {ours_rate:,.0f} tok/s/device, {mfu_text}, "
-              f"peak mem {ours[-1]['memory_gib']:.2f} GiB ({ours[-1]['memory_kind']}) | HF Llama peer "
+              f"attended length {attended:,.0f} of {case['seq_len']:,} (FLOPs/token {flops:.3g} document-masked, "
+              f"{flops_full:.3g} full-causal, {flops_full / flops:.2f}x), data wait "
+              f"{1000 * statistics.median(m['data_wait_s'] for m in ours):.2f} ms, peak mem {ours[-1]['memory_gib']:.2f}"
+              f" GiB ({ours[-1]['memory_kind']}) | HF Llama peer "
               + (f"{peer_rate:,.0f} tok/s | ratio ours/peer {ours_rate / peer_rate:.2f}x" if peer_rate
                  else "out of memory"))
+        results.append({**case, "tokens_per_s_per_device": ours_rate, "mfu_document_masked": mfu,
+                        "mfu_full_causal": mfu_full, "attended_length": attended,
+                        "flops_per_token_document_masked": flops, "flops_per_token_full_causal": flops_full,
+                        "data_wait_s_median": statistics.median(m["data_wait_s"] for m in ours),
+                        "memory_gib": ours[-1]["memory_gib"], "memory_kind": ours[-1]["memory_kind"],
+                        "peer_tokens_per_s": peer_rate, "ratio_ours_over_peer": ours_rate / peer_rate if peer_rate else None,
+                        "ours_tokens_per_s_each_step": [m["tokens_per_s_per_device"] for m in ours],
+                        "peer_tokens_per_s_each_step": peer})
     if on_gpu:
         print(f"reference (published, not measured here): {TORCHTITAN_REFERENCE}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "benchmark": "train_mfu",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "device": torch.cuda.get_device_name() if on_gpu else "cpu",
+                    "cpus": os.cpu_count(), "intra_op_threads": torch.get_num_threads(),
+                    "load_average": list(os.getloadavg())},
+        "command": " ".join(["python", *sys.argv]), "preset": preset_name, "steps": steps, "warmup_excluded": warmup,
+        "peer": "transformers LlamaForCausalLM, packed position_ids (document masking), "
+                + ("flex_attention, bf16 autocast" if on_gpu else "sdpa, fp32"),
+        "cases": results}, indent=1) + "\n")
+    print(f"wrote {RESULTS}")
     return 0
 
 

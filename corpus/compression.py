@@ -1,15 +1,20 @@
-"""Files compressed as their names say: ``.gz`` is gzip, ``.zst`` is Zstandard, any other name is
-read and written as is. The one suffix → codec mapping of the project: the curate readers
-(``corpus.readers``) and ``python -m pii`` open their JSONL files here.
+"""Files compressed as their names say: ``.gz`` is gzip, ``.zst`` is Zstandard, ``.bz2`` bzip2,
+``.xz`` xz/LZMA; any other name is read and written as is. The one suffix → codec mapping of the
+project: the curate readers (``corpus.readers``), the side files (``transforms.record_files``) and
+``python -m pii`` open their files here (through ``corpus.records``).
 
 Reading a damaged stream raises one of ``STREAM_ERRORS`` at the point of damage, so a caller can
-keep what came before it. That includes a truncated ``.zst``, which zstandard's own
-``stream_reader`` would end quietly, as if the file were shorter.
+keep what came before it, wherever the stream was cut: inside a block, exactly at a line boundary,
+inside the trailer, or before the first byte (an empty ``.gz``/``.zst`` file holds no stream at
+all). That includes a truncated ``.zst``, which zstandard's own ``stream_reader`` would end quietly,
+as if the file were shorter.
 """
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
 import zlib
 from contextlib import ExitStack, contextmanager
 from typing import IO, BinaryIO, Iterator
@@ -17,20 +22,25 @@ from typing import IO, BinaryIO, Iterator
 import zstandard
 
 # gzip raises BadGzipFile (an OSError) for data that is not gzip, EOFError when truncated and
-# zlib.error for a corrupt block; zstandard raises ZstdError; OSError also covers failing reads.
-STREAM_ERRORS: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error, zstandard.ZstdError)
+# zlib.error for a corrupt block; bz2/lzma raise OSError/EOFError/lzma.LZMAError; zstandard
+# raises ZstdError; OSError also covers failing reads.
+STREAM_ERRORS: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error, lzma.LZMAError, zstandard.ZstdError)
 MODES = ("rb", "wb", "rt", "wt")
+SUFFIXES: dict[str, str] = {".gz": "gzip", ".zst": "zstd", ".bz2": "bzip2", ".xz": "xz"}
 _ZSTD_READ_BYTES = 1 << 17  # compressed bytes read at a time: zstd's largest block
 
 
 def codec(path: str) -> str:
-    """``"gzip"``, ``"zstd"`` or ``""`` (none), from the end of ``path``, in any case."""
+    """``"gzip"``, ``"zstd"``, ``"bzip2"``, ``"xz"`` or ``""`` (none), from the end of ``path``, in any case."""
     lower = path.lower()
-    if lower.endswith(".gz"):
-        return "gzip"
-    if lower.endswith(".zst"):
-        return "zstd"
-    return ""
+    return next((kind for suffix, kind in SUFFIXES.items() if lower.endswith(suffix)), "")
+
+
+def strip_compression(name: str) -> str:
+    """``name`` without its compression suffix (``qa.jsonl.gz`` -> ``qa.jsonl``)."""
+    lower = name.lower()
+    suffix = next((s for s in SUFFIXES if lower.endswith(s)), "")
+    return name[: len(name) - len(suffix)]
 
 
 @contextmanager
@@ -56,9 +66,13 @@ def open_file(path: str, mode: str = "rb", raw: BinaryIO | None = None) -> Itera
 
 def _reader(raw: BinaryIO, kind: str) -> BinaryIO:
     if kind == "gzip":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # buffered itself
+        return gzip.GzipFile(fileobj=_NotEmpty(raw, kind), mode="rb")  # buffered itself
     if kind == "zstd":
-        return io.BufferedReader(_ZstdReader(raw))
+        return io.BufferedReader(_ZstdReader(_NotEmpty(raw, kind)))
+    if kind == "bzip2":
+        return bz2.BZ2File(raw, mode="rb")  # an empty file is already EOFError
+    if kind == "xz":
+        return lzma.LZMAFile(raw, mode="rb")
     return raw if isinstance(raw, io.BufferedIOBase) else io.BufferedReader(raw)
 
 
@@ -70,7 +84,31 @@ def _writer(raw: BinaryIO, kind: str) -> BinaryIO:
         # A content checksum, as the zstd command line writes by default: readers detect corruption.
         compressor = zstandard.ZstdCompressor(write_checksum=True)
         return io.BufferedWriter(compressor.stream_writer(raw, closefd=False, write_return_read=True))
+    if kind == "bzip2":
+        return bz2.BZ2File(raw, mode="wb")
+    if kind == "xz":
+        return lzma.LZMAFile(raw, mode="wb")
     return raw
+
+
+class _NotEmpty(io.RawIOBase):
+    """The compressed bytes, passed through; a file without a single byte raises ``EOFError``. gzip
+    reads an empty file as no data and a zstd stream may hold no frame, but a ``.gz``/``.zst`` of
+    zero bytes is a file cut before its header (``gzip -t`` and ``zstd -t`` reject it too)."""
+
+    def __init__(self, raw: BinaryIO, kind: str):
+        self._raw, self._kind, self._seen = raw, kind, False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        data = self._raw.read(len(buffer))
+        if not data and not self._seen:
+            raise EOFError(f"empty file: no {self._kind} stream (truncated before its header)")
+        self._seen = True
+        buffer[: len(data)] = data
+        return len(data)
 
 
 class _ZstdReader(io.RawIOBase):

@@ -31,6 +31,9 @@ class Document:
     lang_score: float = 0.0
     knowledge: float = 0.0
     pii: int = 0
+    # The placeholders the PII stage wrote, as (start, length, type) in code points of ``text``
+    # (curated column ``pii_spans``); the build encodes exactly these as reserved ids.
+    pii_spans: tuple[tuple[int, int, str], ...] = ()
     meta: dict[str, str] = field(default_factory=dict)  # path, license, given lang, ...
     source_id: str | None = None  # the record's own ``id`` field, when it had one
     # Compact form of ``id`` for shuffles: input shard << 32 | record ordinal (``corpus.readers``).
@@ -51,10 +54,13 @@ class Rejection:
 @dataclass
 class ReadError:
     """An input record that could not be turned into a Document (invalid UTF-8, malformed JSON,
-    missing ``text``...). ``location`` is ``path:line`` for line formats, ``path`` for whole files."""
+    missing ``text``...). ``location`` is ``path:line`` for line formats, ``path`` for whole files.
+    ``records`` is how many input records it stands for: 1 for a record, the rows its footer
+    declares for an unreadable Parquet row group or file."""
 
     input: str
     location: str
     error: str
     excerpt: str = ""
+    records: int = 1
     uid: int = 0  # shard << 32 | records read before it in that shard: where curate files it

@@ -27,7 +27,10 @@ CURATED_SCHEMA = pa.schema([
     ("lang_score", pa.float64()), ("source", pa.string()), ("knowledge", pa.float64()),
     ("pii", pa.int64()), ("kind", pa.string()), ("input", pa.string()), ("location", pa.string()),
     ("path", pa.string()), ("license", pa.string()), ("given_lang", pa.string()),
-    ("meta", pa.map_(pa.string(), pa.string())), ("source_id", pa.string()), ("cluster_size", pa.int32()),
+    ("meta", pa.map_(pa.string(), pa.string())),
+    # Placeholders written by the PII stage, in code points of ``text`` (see corpus.document).
+    ("pii_spans", pa.list_(pa.struct([("start", pa.int32()), ("length", pa.int32()), ("type", pa.string())]))),
+    ("source_id", pa.string()), ("cluster_size", pa.int32()),
 ])
 REJECTED_SCHEMA = pa.schema([
     ("id", pa.string()), ("source", pa.string()), ("bucket", pa.string()), ("reason", pa.string()),
@@ -36,6 +39,7 @@ REJECTED_SCHEMA = pa.schema([
 ])
 ERRORS_SCHEMA = pa.schema([
     ("input", pa.string()), ("location", pa.string()), ("error", pa.string()), ("excerpt", pa.string()),
+    ("records", pa.int64()),  # input records the error stands for (a row group's rows; usually 1)
 ])
 
 
@@ -48,6 +52,7 @@ def curated_row(doc: Document) -> dict[str, Any]:
         row[column] = doc.meta.get(key, "")
     extra = {k: str(v) for k, v in doc.meta.items() if k not in _META_COLUMNS and k not in _READER_ONLY_META}
     row["meta"] = sorted(extra.items())
+    row["pii_spans"] = [{"start": start, "length": length, "type": pii_type} for start, length, pii_type in doc.pii_spans]
     return row
 
 
@@ -59,7 +64,8 @@ def rejected_row(rejection: Rejection) -> dict[str, Any]:
 
 
 def error_row(error: ReadError) -> dict[str, Any]:
-    return {"input": error.input, "location": error.location, "error": error.error, "excerpt": error.excerpt}
+    return {"input": error.input, "location": error.location, "error": error.error, "excerpt": error.excerpt,
+            "records": error.records}
 
 
 def shard_name(shard: int, num_shards: int) -> str:

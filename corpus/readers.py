@@ -18,15 +18,31 @@ or up to ``TREE_FILES_PER_SHARD`` files of a tree); ``uid = shard << 32 | ordina
 id that shuffles carry (an integer, not the location string), and ``ShardTable.location`` turns
 it back into the id without reading anything.
 
-Every record becomes exactly one ``Document`` or one ``ReadError`` (invalid UTF-8, malformed JSON,
-missing/non-string ``text``, lone surrogates, oversized record, unreadable file: never a crash).
-A whole-file failure (permission denied, corrupt compressed stream) is one ``ReadError`` — one
-"record" in the funnel. Tree files skipped by rule (``SkipRules``) are not records; they are
-counted per input and rule under ``skipped_files`` in stats.json.
+Every record becomes exactly one ``Document`` or one ``ReadError`` (invalid UTF-8, malformed or
+too deeply nested JSON, an integer of too many digits, missing/non-string ``text``, lone
+surrogates, oversized record, unreadable file: never a crash). JSONL lines are read by
+``corpus.records`` (split at ``\n`` only, bounded JSON, truncation detected wherever the stream
+ends), the same reader as the side files and ``python -m pii``.
+
+Parquet is read one row group at a time, each in isolation: a row group that cannot be decoded (a
+corrupt data page, a failed page checksum) is one ``ReadError`` counting the rows its footer entry
+declares, and the other groups are read; invalid UTF-8 in a string column is an error of that row.
+Text columns may be ``string``, ``large_string``, ``string_view``, dictionary-encoded (pandas
+categoricals) or ``binary`` holding UTF-8. A whole-file failure counts the records the file
+declares: the footer's row count for a readable footer (a file without a usable ``text`` column),
+one record when not even the footer can be read (permission denied, not Parquet, a corrupt
+compressed JSONL stream from its damage on).
+
+File names are carried as the OS gives them (``os.fsencode``-safe ``surrogateescape`` strings) to
+open the file, and reported readably: in ``input``, ``location`` and ids a byte that is not UTF-8
+appears as ``\xff``. Tree files skipped by rule (``SkipRules``) are not records; they are counted
+per input and rule under ``skipped_files`` in stats.json, as are symlinked directories (never
+followed: no loops), unreadable directories, and hidden entries a ``**`` glob passed over. Files
+matched through a ``**`` glob that are plain text or code (not JSONL/Parquet) are read as tree
+files of the glob's literal root: the tree rules apply to them too.
 """
 from __future__ import annotations
 
-import glob
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -36,17 +52,22 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from corpus.compression import STREAM_ERRORS, open_file
+from corpus import globs
+from corpus.compression import SUFFIXES as COMPRESSION_SUFFIXES
+from corpus.compression import open_file
 from corpus.document import CODE, CODE_KIND, KOREAN, MULTILINGUAL, TEXT_KIND, Document, ReadError
+from corpus.io_errors import readable
+from corpus.records import (UTF8_BOM, DamagedStream, JsonLimits, RecordError, check_unicode, decode_utf8,
+                            parse_object, read_lines)
 from corpus.shuffle_meter import ShuffleMeter
 from corpus.storage import is_url, match
 
 ERRORS, SKIPPED, READ = "errors", "skipped", "read"
-JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".ndjson", ".ndjson.gz", ".ndjson.zst")
+JSONL_SUFFIXES = tuple(f"{ext}{codec}" for ext in (".jsonl", ".ndjson") for codec in ("", *COMPRESSION_SUFFIXES))
 PARQUET_SUFFIXES = (".parquet",)
 METADATA_FIELDS = ("source", "lang", "path", "license")
 EXCERPT_CHARS = 200
-UTF8_BOM = b"\xef\xbb\xbf"  # written by some Windows tools at a file's start: an encoding mark, not text
+PARQUET_BATCH_ROWS = 256  # rows decoded at a time inside a row group: bounds memory for large documents
 # git's binary heuristic (xdiff's buffer_is_binary): a NUL byte in the first 8000 bytes.
 BINARY_SNIFF_BYTES = 8000
 
@@ -95,18 +116,25 @@ class ReaderConfig:
 
     max_record_bytes: int = 64 * 1024 * 1024
     skip: SkipRules = field(default_factory=SkipRules)
+    json: JsonLimits = field(default_factory=JsonLimits)
 
 
 @dataclass(frozen=True)
 class InputFile:
-    """One file to read. ``input`` is the funnel key: the file itself for JSONL/Parquet, the tree
-    root for tree files. ``relpath`` is the tree file's path inside its root."""
+    """One file to read. ``path`` opens it (as the OS gave it: may hold ``surrogateescape`` bytes);
+    ``input`` is the funnel key, readable: the file itself for JSONL/Parquet, the tree root for tree
+    files. ``relpath`` is the tree file's path inside its root."""
 
     path: str
     kind: str
     input: str
     format: str  # "jsonl" | "parquet" | "file"
     relpath: str = ""
+
+    @property
+    def name(self) -> str:
+        """``path`` as reported (valid UTF-8)."""
+        return readable(self.path)
 
 
 TREE_FILES_PER_SHARD = 256  # one phase file per shard: a tree of 100k files must not become 100k files
@@ -155,8 +183,8 @@ class ShardTable:
         shard, ordinal = uid >> ORDINAL_BITS, uid & ((1 << ORDINAL_BITS) - 1)
         files = self._shards[shard].files
         if files[0].format == "file":
-            return files[ordinal - 1].path
-        return f"{files[0].path}:{ordinal}"
+            return files[ordinal - 1].name
+        return f"{files[0].name}:{ordinal}"
 
 
 class InputError(ValueError):
@@ -188,22 +216,36 @@ def resolve_inputs(text_globs: list[str], code_globs: list[str], rules: SkipRule
     files: dict[str, InputFile] = {}
     kinds: dict[str, str] = {}
     skipped: dict[str, Counter] = {}
-    for kind, globs in ((TEXT_KIND, text_globs), (CODE_KIND, code_globs)):
-        for pattern in globs:
-            matches = _match(pattern)
+    for kind, patterns in ((TEXT_KIND, text_globs), (CODE_KIND, code_globs)):
+        for pattern in patterns:
+            matches, root, glob_skips = _match(pattern)
+            root = root or "."
             if not matches:
-                raise InputError(f"input glob matched no files: {pattern!r}")
+                raise InputError(f"input glob matched no files: {readable(pattern)!r}")
+            if glob_skips:
+                kinds.setdefault(readable(root), kind)
+                skipped.setdefault(readable(root), Counter()).update(glob_skips)
             for path in matches:
-                kinds.setdefault(path, kind)
                 if _is_dir(path):
-                    tree_skips = skipped.setdefault(path, Counter())
+                    kinds.setdefault(readable(path), kind)
+                    tree_skips = skipped.setdefault(readable(path), Counter())
                     for relpath in _walk(path, rules, tree_skips):
                         full = _join(path, relpath)
-                        files.setdefault(full, InputFile(full, kind, path, "file", relpath))
-                else:
-                    fmt = file_format(path)
-                    relpath = os.path.basename(path) if fmt == "file" else ""
-                    files.setdefault(path, InputFile(path, kind, path, fmt, relpath))
+                        files.setdefault(full, InputFile(full, kind, readable(path), "file", relpath))
+                    continue
+                fmt = file_format(path)
+                if fmt == "file" and globs.is_recursive(pattern):  # "dir/**/*.py": files of the tree at root
+                    relpath = os.path.relpath(path, root) if not is_url(path) else path[len(root):].lstrip("/")
+                    rule = _tree_skip_rule(relpath, rules)
+                    kinds.setdefault(readable(root), kind)
+                    if rule:
+                        skipped.setdefault(readable(root), Counter())[rule] += 1
+                    else:
+                        files.setdefault(path, InputFile(path, kind, readable(root), fmt, relpath))
+                    continue
+                kinds.setdefault(readable(path), kind)
+                relpath = os.path.basename(path) if fmt == "file" else ""
+                files.setdefault(path, InputFile(path, kind, readable(path), fmt, relpath))
     if not files:
         raise InputError("the inputs hold no files to read (the matched trees are empty or every file in them "
                          "is skipped by rule: hidden, vendored, generated)")
@@ -211,12 +253,15 @@ def resolve_inputs(text_globs: list[str], code_globs: list[str], rules: SkipRule
                           {k: dict(sorted(v.items())) for k, v in sorted(skipped.items()) if v})
 
 
-def _match(pattern: str) -> list[str]:
+def _match(pattern: str) -> tuple[list[str], str, Counter]:
+    """(matched paths, the pattern's literal root, entries the glob passed over by rule)."""
+    root = globs.literal_root(pattern)
     if is_url(pattern):  # gs://, s3://...: object stores have no directories; "prefix/" is a tree
         if pattern.endswith("/"):
-            return [pattern]
-        return match(pattern)
-    return sorted(glob.glob(pattern, recursive=True))
+            return [pattern], root, Counter()
+        return match(pattern), root, Counter()
+    found = globs.expand(pattern)
+    return found.paths, found.root, found.skipped
 
 
 def _is_dir(path: str) -> bool:
@@ -228,15 +273,16 @@ def _join(root: str, relpath: str) -> str:
 
 
 def _walk(root: str, rules: SkipRules, skips: Counter) -> Iterator[str]:
-    """Relative paths of the tree's candidate files, sorted; name-based skips are counted."""
+    """Relative paths of the tree's candidate files, sorted; every skip is counted. Symlinked
+    directories are not entered (a link to an ancestor would loop); symlinked files are read."""
     if is_url(root):
         names = [path[len(root):] for path in match(root + "**")]
     else:
         names = []
-        for dirpath, dirnames, filenames in os.walk(root):
+        for dirpath, dirnames, filenames in os.walk(root, onerror=lambda _: skips.update(["unreadable_dir"])):
             keep = []
             for d in dirnames:
-                rule = _dir_skip_rule(d, rules)
+                rule = "symlinked_dir" if os.path.islink(os.path.join(dirpath, d)) else _dir_skip_rule(d, rules)
                 if rule:
                     skips[rule] += 1
                 else:
@@ -246,13 +292,18 @@ def _walk(root: str, rules: SkipRules, skips: Counter) -> Iterator[str]:
             names.extend(os.path.join(rel, n) if rel != "." else n for n in filenames)
         names.sort()
     for relpath in names:
-        parts = relpath.split("/")
-        rule = next((r for r in (_dir_skip_rule(d, rules) for d in parts[:-1]) if r), None)
-        rule = rule or _name_skip_rule(parts[-1], rules)
+        rule = _tree_skip_rule(relpath, rules)
         if rule:
             skips[rule] += 1
         else:
             yield relpath
+
+
+def _tree_skip_rule(relpath: str, rules: SkipRules) -> str | None:
+    """The rule that skips the file at ``relpath`` inside a tree, or None."""
+    parts = relpath.split("/")
+    rule = next((r for r in (_dir_skip_rule(d, rules) for d in parts[:-1]) if r), None)
+    return rule or _name_skip_rule(parts[-1], rules)
 
 
 def _dir_skip_rule(name: str, rules: SkipRules) -> str | None:
@@ -285,36 +336,18 @@ def default_bucket(kind: str, given_lang: str) -> str:
     return KOREAN if given_lang == "ko" else MULTILINGUAL
 
 
-class _ReadError(Exception):
-    """One record cannot become a Document; ``str(exc)`` is the error message."""
-
-
-def _check_utf8(value: str, what: str) -> str:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise _ReadError(f"{what} is not valid Unicode ({exc.reason} at char {exc.start})") from None
-    return value
-
-
 def _excerpt(raw: bytes | str) -> str:
     if isinstance(raw, bytes):
         raw = raw[: EXCERPT_CHARS * 4].decode("utf-8", "backslashreplace")
     return raw[:EXCERPT_CHARS].encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _decode(raw: bytes, what: str) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _ReadError(f"invalid UTF-8 in {what} at byte {exc.start}: {exc.reason}") from None
-
-
 class ReadFileFn(beam.DoFn):
     """Reads one ``InputShard``: Documents on the main output (``uid`` set from the shard and the
     record's line/row, or its position in a tree shard), ``ReadError`` on ``errors``,
     ``(input, rule)`` on ``skipped``, and ``(input, records)`` per file on ``read`` (the
-    independent record count that stats.json checks ``kept + rejected + errors`` against)."""
+    independent record count that stats.json checks ``kept + rejected + errors`` against; a
+    ``ReadError`` counts the ``records`` it stands for)."""
 
     def __init__(self, config: ReaderConfig, shards: list[InputShard] | None = None):
         self.config = config
@@ -333,13 +366,16 @@ class ReadFileFn(beam.DoFn):
                     self._skipped.inc()
                     yield beam.pvalue.TaggedOutput(SKIPPED, out)
                     continue
-                records += 1
-                self._records.inc()
                 if isinstance(out, ReadError):
-                    self._errors.inc()
+                    out = _reportable(out)
+                    records += out.records
+                    self._records.inc(out.records)
+                    self._errors.inc(out.records)
                     out.uid = make_uid(shard.index, position if item.format == "file" else records)
                     yield beam.pvalue.TaggedOutput(ERRORS, out)
                 else:
+                    records += 1
+                    self._records.inc()
                     ordinal = position if item.format == "file" else int(out.meta["line"])
                     out.uid = make_uid(shard.index, ordinal)
                     yield out
@@ -354,71 +390,78 @@ class ReadFileFn(beam.DoFn):
             else:
                 yield from self._read_tree_file(item)
         except _FileFailure as failure:
-            yield ReadError(item.input, failure.location, failure.message, "")
+            if failure.records:
+                yield ReadError(item.input, failure.location, failure.message, "", failure.records)
+        except Exception as exc:  # a damaged file the checks above did not foresee: still not a crash
+            yield ReadError(item.input, item.name, f"unreadable file: {type(exc).__name__}: {exc}", "")
 
     # -- JSONL ---------------------------------------------------------------------------------
     def _read_jsonl(self, item: InputFile) -> Iterator[Document | ReadError]:
-        import json
-
-        line_no = 0
-        with _open(item.path) as stream:
-            while True:
-                try:
-                    raw = stream.readline(self.config.max_record_bytes + 1)
-                except STREAM_ERRORS as exc:  # corrupt or truncated gzip/zstd stream
-                    raise _FileFailure(f"{item.path}:{line_no + 1}",
-                                       f"corrupt compressed stream: {type(exc).__name__}: {exc}") from None
-                if not raw:
-                    return
-                line_no += 1
-                location = f"{item.path}:{line_no}"
-                if line_no == 1 and raw.startswith(UTF8_BOM):
-                    raw = raw[len(UTF8_BOM):]
-                if len(raw) > self.config.max_record_bytes and not raw.endswith(b"\n"):
-                    _skip_rest_of_line(stream)
-                    yield ReadError(item.input, location,
-                                    f"record too large (> {self.config.max_record_bytes} bytes)", _excerpt(raw))
-                    continue
-                if not raw.strip():  # blank lines separate records; they are not records
-                    continue
-                try:
-                    data = json.loads(_decode(raw, "JSONL line"))
-                    if not isinstance(data, dict):
-                        raise _ReadError(f"JSON record is {type(data).__name__}, expected an object")
-                    yield self._document(item, data, location, line_no)
-                except json.JSONDecodeError as exc:
-                    yield ReadError(item.input, location, f"malformed JSON: {exc}", _excerpt(raw))
-                except _ReadError as exc:
-                    yield ReadError(item.input, location, str(exc), _excerpt(raw))
+        limit = self.config.max_record_bytes
+        with _open(item) as stream:
+            try:
+                for line in read_lines(stream, item.name, limit):
+                    location = f"{item.name}:{line.number}"
+                    if line.too_large:
+                        yield ReadError(item.input, location, f"record too large (> {limit} bytes)", _excerpt(line.raw))
+                    elif not line.blank:  # blank lines separate records; they are not records
+                        try:
+                            yield self._document(item, parse_object(line.raw, self.config.json), location, line.number)
+                        except RecordError as exc:
+                            yield ReadError(item.input, location, str(exc), _excerpt(line.raw))
+            except DamagedStream as damage:  # a corrupt or truncated gzip/zstd stream: the rest is lost
+                raise _FileFailure(f"{item.name}:{damage.line}", damage.reason) from None
 
     # -- Parquet -------------------------------------------------------------------------------
     def _read_parquet(self, item: InputFile) -> Iterator[Document | ReadError]:
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         try:
             handle = FileSystems.open(item.path, compression_type="uncompressed")
-            parquet = pq.ParquetFile(handle)
-        except Exception as exc:  # permission, not a Parquet file, truncated footer
-            raise _FileFailure(item.path, f"unreadable Parquet file: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # permission denied, vanished file
+            raise _FileFailure(item.name, f"unreadable file: {type(exc).__name__}: {exc}") from None
         with handle:
-            names = parquet.schema_arrow.names
-            if "text" not in names:
-                raise _FileFailure(item.path, "Parquet file has no 'text' column")
-            text_type = parquet.schema_arrow.field("text").type
-            if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)):
-                raise _FileFailure(item.path, f"Parquet 'text' column is {text_type}, expected string")
-            columns = [c for c in ("text", "id", *METADATA_FIELDS) if c in names]
-            row = 0
-            for batch in parquet.iter_batches(batch_size=256, columns=columns):
-                for data in batch.to_pylist():
-                    row += 1
-                    location = f"{item.path}:{row}"
+            try:  # page checksums, where the writer stored them, catch corrupt pages before decoding
+                parquet = pq.ParquetFile(handle, page_checksum_verification=True)
+                metadata, schema = parquet.metadata, parquet.schema_arrow
+            except Exception as exc:  # not a Parquet file, truncated or corrupt footer
+                raise _FileFailure(item.name, f"unreadable Parquet file: {type(exc).__name__}: {exc}") from None
+            declared = max(metadata.num_rows, 0)
+            problem = parquet_text_problem(schema)
+            if problem:
+                raise _FileFailure(item.name, problem, records=declared)
+            columns = [c for c in ("text", "id", *METADATA_FIELDS) if c in schema.names]
+            first_row = 1
+            for group in range(metadata.num_row_groups):
+                group_rows = max(metadata.row_group(group).num_rows, 0)
+                yield from self._read_row_group(item, parquet, group, group_rows, first_row, columns)
+                first_row += group_rows
+
+    def _read_row_group(self, item: InputFile, parquet, group: int, group_rows: int, first_row: int,
+                        columns: list[str]) -> Iterator[Document | ReadError]:
+        """One row group, in isolation: a failure to decode it loses only its own remaining rows."""
+        done = 0
+        try:
+            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=[group], columns=columns,
+                                              use_threads=False):
+                for data in _python_rows(batch):
+                    done += 1
+                    row = first_row + done - 1
+                    location = f"{item.name}:{row}"
+                    if isinstance(data, RecordError):
+                        yield ReadError(item.input, location, str(data), "")
+                        continue
                     try:
-                        data = {k: v for k, v in data.items() if v is not None}
                         yield self._document(item, data, location, row)
-                    except _ReadError as exc:
+                    except RecordError as exc:
                         yield ReadError(item.input, location, str(exc), _excerpt(str(data.get("text", ""))))
+        except Exception as exc:  # corrupt page, failed checksum, bad encoding: this group only
+            lost = group_rows - done
+            if lost > 0:
+                last = first_row + group_rows - 1
+                yield ReadError(item.input, f"{item.name}:{first_row + done}-{last}",
+                                f"unreadable row group {group} (rows {first_row + done}-{last} of the footer's count): "
+                                f"{type(exc).__name__}: {exc}", "", lost)
 
     # -- text / code trees ---------------------------------------------------------------------
     def _read_tree_file(self, item: InputFile) -> Iterator[Document | ReadError | tuple[str, str]]:
@@ -436,7 +479,7 @@ class ReadFileFn(beam.DoFn):
             with FileSystems.open(item.path, compression_type="uncompressed") as handle:
                 raw = handle.read(limit + 1)
         except Exception as exc:  # permission denied, vanished file
-            raise _FileFailure(item.path, f"unreadable file: {type(exc).__name__}: {exc}") from None
+            raise _FileFailure(item.name, f"unreadable file: {type(exc).__name__}: {exc}") from None
         if b"\x00" in raw[:BINARY_SNIFF_BYTES]:
             yield (item.input, "binary")
             return
@@ -444,49 +487,46 @@ class ReadFileFn(beam.DoFn):
             if item.kind == CODE_KIND and limit == self.config.skip.max_code_file_bytes:
                 yield (item.input, "too_large")
                 return
-            yield ReadError(item.input, item.path, f"record too large (> {limit} bytes)", _excerpt(raw))
+            yield ReadError(item.input, item.name, f"record too large (> {limit} bytes)", _excerpt(raw))
             return
         try:
-            text = _decode(raw[len(UTF8_BOM):] if raw.startswith(UTF8_BOM) else raw, "file")
-        except _ReadError as exc:
-            yield ReadError(item.input, item.path, str(exc), _excerpt(raw))
+            text = decode_utf8(raw[len(UTF8_BOM):] if raw.startswith(UTF8_BOM) else raw, "file")
+        except RecordError as exc:
+            yield ReadError(item.input, item.name, str(exc), _excerpt(raw))
             return
         lang = CODE_EXTENSIONS[ext] if item.kind == CODE_KIND else ""
-        yield self._make(item, text, location=item.path, line=0,
+        yield self._make(item, text, location=item.name, line=0,
                          source=os.path.basename(item.input.rstrip("/")) or item.input,
-                         meta={"path": item.relpath}, lang=lang)
+                         meta={"path": readable(item.relpath)}, lang=lang)
 
     # -- records -> Document ---------------------------------------------------------------------
     def _document(self, item: InputFile, data: dict, location: str, line: int) -> Document:
         if "text" not in data:
-            raise _ReadError("record has no 'text' field")
+            raise RecordError("record has no 'text' field")
         text = data["text"]
         if not isinstance(text, str):
-            raise _ReadError(f"'text' is {type(text).__name__}, expected string")
+            raise RecordError(f"'text' is {type(text).__name__}, expected string")
         given_id = data.get("id")
         if given_id is None or given_id == "":
             source_id = None
         elif isinstance(given_id, (str, int)) and not isinstance(given_id, bool):
-            source_id = _check_utf8(str(given_id), "'id'")
+            source_id = check_unicode(str(given_id), "'id'")
         else:
-            raise _ReadError(f"'id' is {type(given_id).__name__}, expected string or integer")
+            raise RecordError(f"'id' is {type(given_id).__name__}, expected string or integer")
         meta = {}
         for key in METADATA_FIELDS:
             value = data.get(key)
             if value is None:
                 continue
             if not isinstance(value, str):
-                raise _ReadError(f"'{key}' is {type(value).__name__}, expected string")
-            meta[key] = _check_utf8(value, f"'{key}'")
+                raise RecordError(f"'{key}' is {type(value).__name__}, expected string")
+            meta[key] = check_unicode(value, f"'{key}'")
         source = meta.pop("source", os.path.basename(item.input))
         given_lang = meta.get("lang", "")
         lang = given_lang if item.kind == CODE_KIND else ""
-        try:
-            size = len(text.encode("utf-8"))
-        except UnicodeEncodeError as exc:
-            raise _ReadError(f"'text' is not valid Unicode ({exc.reason} at char {exc.start})") from None
+        size = len(check_unicode(text, "'text'").encode("utf-8"))
         if size > self.config.max_record_bytes:  # JSONL lines are cut earlier; this is for Parquet
-            raise _ReadError(f"record too large (> {self.config.max_record_bytes} bytes)")
+            raise RecordError(f"record too large (> {self.config.max_record_bytes} bytes)")
         return self._make(item, text, location, line, source, meta, lang, source_id)
 
     @staticmethod
@@ -498,28 +538,78 @@ class ReadFileFn(beam.DoFn):
                         source_id=source_id)
 
 
+def _reportable(error: ReadError) -> ReadError:
+    """The error with every string valid UTF-8: an OS message may quote a file name's raw bytes."""
+    return ReadError(readable(error.input), readable(error.location), readable(error.error),
+                     readable(error.excerpt), error.records)
+
+
+def parquet_text_problem(schema) -> str | None:
+    """Why a Parquet schema has no usable ``text`` column, or None when it has one."""
+    if "text" not in schema.names:
+        return "Parquet file has no 'text' column"
+    text_type = schema.field("text").type
+    if not _is_text_type(text_type):
+        return f"Parquet 'text' column is {text_type}, expected string"
+    return None
+
+
+def _is_text_type(arrow_type) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    return (pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+            or pa.types.is_string_view(arrow_type) or pa.types.is_binary(arrow_type)
+            or pa.types.is_large_binary(arrow_type) or pa.types.is_binary_view(arrow_type))
+
+
+def _python_rows(batch) -> Iterator[dict | RecordError]:
+    """The batch's rows as dicts without nulls; a row whose string column holds invalid UTF-8 is
+    a ``RecordError`` naming the column (Arrow does not validate UTF-8 when reading Parquet)."""
+    columns = {name: _column_values(batch.column(name)) for name in batch.schema.names}
+    for index in range(batch.num_rows):
+        row: dict = {}
+        for name, values in columns.items():
+            value = values[index]
+            if isinstance(value, bytes):
+                try:
+                    value = value.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    row = RecordError(f"invalid UTF-8 in Parquet column '{name}' at byte {exc.start}: {exc.reason}")
+                    break
+            if value is not None:
+                row[name] = value
+        yield row
+
+
+def _column_values(column) -> list:
+    """Python values of one column; string-like columns (any width, views, dictionaries) as bytes."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    if _is_text_type(column.type):
+        return column.cast(pa.large_binary()).to_pylist()
+    return column.to_pylist()
+
+
 class _FileFailure(Exception):
-    """The rest of a file cannot be read; becomes one ReadError at ``location``."""
+    """The rest of a file cannot be read; becomes one ReadError at ``location`` standing for
+    ``records`` records (the footer's row count when the file declares one)."""
 
-    def __init__(self, location: str, message: str):
+    def __init__(self, location: str, message: str, records: int = 1):
         super().__init__(message)
-        self.location, self.message = location, message
+        self.location, self.message, self.records = location, message, records
 
 
-def _open(path: str) -> ContextManager[BinaryIO]:
+def _open(item: InputFile) -> ContextManager[BinaryIO]:
     """A buffered binary stream of the file, decompressed by suffix (``corpus.compression``)."""
     try:
-        raw = FileSystems.open(path, compression_type="uncompressed")
+        raw = FileSystems.open(item.path, compression_type="uncompressed")
     except Exception as exc:
-        raise _FileFailure(path, f"unreadable file: {type(exc).__name__}: {exc}") from None
-    return open_file(path, "rb", raw)
-
-
-def _skip_rest_of_line(stream: BinaryIO) -> None:
-    while True:
-        chunk = stream.readline(1 << 20)
-        if not chunk or chunk.endswith(b"\n"):
-            return
+        raise _FileFailure(item.name, f"unreadable file: {type(exc).__name__}: {exc}") from None
+    return open_file(item.path, "rb", raw)
 
 
 class ReadDocuments(beam.PTransform):

@@ -10,23 +10,29 @@ trainer does from its checkpoints); a step whose inputs changed starts from an e
 Input files are fingerprinted by (path, size, mtime_ns) rather than by content: hashing a multi-TB
 input on every run would cost more than the run it saves. Touching a file therefore re-runs the steps
 after it, which errs on the safe side.
+
+OUT is checked writable before any step and locked for the whole run (``corpus.locks``): a second
+``run`` on the same OUT stops at once, naming the first one's PID. Steps run as processes (the
+trainer, the export) die with ``run`` (``corpus.child_process``): a rerun after a kill never finds
+a live child in the run directory.
 """
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from corpus import globs
+from corpus.child_process import run_child
 from corpus.config import load
+from corpus.locks import directory_lock
 from corpus.tokenizer.training import DEFAULT_VOCAB_SIZE
+from corpus.writable import require_writable
 
 MARKER_DIR = ".steps"
 
@@ -135,10 +141,10 @@ def plan(config: RunConfig, out: Path) -> list[Step]:
     return steps
 
 
-def _input_fingerprints(globs: list[str]) -> list[tuple[str, int, int]]:
+def _input_fingerprints(patterns: list[str]) -> list[tuple[str, int, int]]:
     found = []
-    for pattern in globs:
-        for path in sorted(glob.glob(pattern, recursive=True)):
+    for pattern in patterns:
+        for path in globs.expand(pattern).paths:  # never into a symlink loop
             for file in sorted(Path(path).rglob("*")) if os.path.isdir(path) else [Path(path)]:
                 if file.is_file():
                     st = file.stat()
@@ -182,7 +188,7 @@ def execute(step: Step, cli: Callable[[list[str]], int]) -> None:
     if step.module is None:
         rc = cli(step.argv)
     else:
-        rc = subprocess.run([sys.executable, "-m", step.module, *step.argv]).returncode
+        rc = run_child(step.module, step.argv)
     if rc:
         raise SystemExit(f"run: step {step.name} failed with exit code {rc}")
 
@@ -191,6 +197,16 @@ def run(config_file: str, out: Path, force: bool, cli: Callable[[list[str]], int
     """Run every step that is not up to date; ``cli`` is beam_pipeline.main."""
     config = load(RunConfig, config_file)
     steps = plan(config, out)
+    require_writable(out)
+    with directory_lock(out, "beam_pipeline.py run"):
+        _run_steps(steps, out, force, cli)
+        from corpus.report import make_report  # matplotlib: only once the steps are done
+
+        print(f"report: {make_report(out)}", flush=True)
+    return 0
+
+
+def _run_steps(steps: list[Step], out: Path, force: bool, cli: Callable[[list[str]], int]) -> None:
     previous = ""
     for number, step in enumerate(steps, 1):
         digest = fingerprint(step, previous)
@@ -212,7 +228,3 @@ def run(config_file: str, out: Path, force: bool, cli: Callable[[list[str]], int
             tmp.replace(marker)
             print(f"{label}: done in {time.monotonic() - started:.1f}s", flush=True)
         previous = digest
-    from corpus.report import make_report  # matplotlib: only once the steps are done
-
-    print(f"report: {make_report(out)}", flush=True)
-    return 0

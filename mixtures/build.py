@@ -36,6 +36,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from corpus.completion import clear_marker, write_marker
 from corpus.config import ConfigError, from_dict, to_dict
 from corpus.document import BUCKETS
 from corpus.manifest import MANIFEST_NAME, Manifest, StageManifest, TokenizerInfo, file_digests
@@ -238,6 +239,7 @@ def run_build(curated_dir: str | Path, tokenizer_dir: str | Path, output_dir: st
     stats = _input_stats(curated_dir)
     upsampling, source = curated_upsampling(stats, _stats_path(curated_dir))
     provenance = {"software": _software(), "input_stats": stats}
+    clear_marker(output_dir)  # first: a build that fails from here leaves no complete-looking OUT/corpus
     _clear_previous_build(output_dir, config)
     writer = _ManifestWriter(output_dir, tokenizer, config, {**to_dict(upsampling), "source": source}, provenance)
     try:
@@ -247,6 +249,8 @@ def run_build(curated_dir: str | Path, tokenizer_dir: str | Path, output_dir: st
         remove(join(output_dir, WORK_DIR))
     manifest = Manifest.load(output_dir)
     manifest.verify()
+    write_marker(output_dir, "build", {"total_tokens": manifest.balance["total_tokens"],
+                                       "stages": {s.name: {"rows": s.rows, "files": len(s.files)} for s in manifest.stages}})
     return manifest
 
 

@@ -14,6 +14,7 @@ also appear as decoys without context.
 from __future__ import annotations
 
 import random
+import re
 import string
 from dataclasses import dataclass
 from typing import Callable
@@ -160,6 +161,14 @@ def street_address(rng: random.Random) -> str:
     return f"{area} {road} {rng.randrange(1, 400)}"
 
 
+_SURNAMES = ("김", "이", "박", "최", "정", "강", "조", "윤", "장", "임", "남궁")
+_GIVEN = ("민준", "서연", "지훈", "하은", "도윤", "수빈", "예준", "지아", "현우", "채원")
+
+
+def person_name(rng: random.Random) -> str:
+    return rng.choice(_SURNAMES) + rng.choice(_GIVEN)
+
+
 def _token(rng: random.Random, n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
     return "".join(rng.choice(alphabet) for _ in range(n))
 
@@ -191,7 +200,7 @@ CARRIERS: dict[str, tuple[Callable[[random.Random], str], tuple[str, ...], tuple
     "email": (email, ("이메일은 {v}입니다.", "{v}으로 보내주세요."), ("Contact {v} for details.", "mail me: {v}")),
     "credit_card": (credit_card, ("카드번호 {v} 로 결제했습니다.", "{v} 카드가 정지되었습니다."),
                     ("Card number {v}, exp 12/27.", "charged to {v} yesterday")),
-    "bank_account": (bank_account, ("입금 계좌: 국민은행 {v} 예금주 홍길동", "신한 계좌번호 {v}로 송금 부탁드립니다."),
+    "bank_account": (bank_account, ("입금 계좌: 국민은행 {v} 예금주 {name}", "신한 계좌번호 {v}로 송금 부탁드립니다."),
                      ("Please wire to account {v} at Woori Bank.", "Bank account no. {v}")),
     "passport": (passport, ("여권번호 {v}", "여권 번호가 {v}인 승객"), ("Passport number: {v}", "passport {v} expires soon")),
     "driver_license": (driver_license, ("운전면허번호 {v}", "면허증 {v} 확인 완료"),
@@ -297,13 +306,16 @@ class _Builder:
         self.parts.append(text)
         self.length += len(text)
 
-    def add_value(self, template: str, pii_type: str, value: str) -> None:
-        before, after = template.split("{v}")
-        before, after = before.replace("{{", "{").replace("}}", "}"), after.replace("{{", "{").replace("}}", "}")
-        self.add(before)
-        self.spans.append(Span(pii_type, self.length, self.length + len(value)))
-        self.add(value)
-        self.add(after)
+    def add_value(self, template: str, pii_type: str, value: str, name: str = "") -> None:
+        """``template`` with ``{v}`` = ``value`` (labelled ``pii_type``) and ``{name}`` = ``name``
+        (labelled ``person``: the templates put a role word before it)."""
+        for i, piece in enumerate(re.split(r"(\{v\}|\{name\})", template)):
+            if i % 2 == 0:
+                self.add(piece.replace("{{", "{").replace("}}", "}"))
+                continue
+            pii_type_here, text = (pii_type, value) if piece == "{v}" else ("person", name)
+            self.spans.append(Span(pii_type_here, self.length, self.length + len(text)))
+            self.add(text)
 
     def text(self) -> str:
         return "".join(self.parts)
@@ -326,7 +338,7 @@ def _text_doc(rng: random.Random, lang: str) -> LabelledDoc:
         else:
             make, ko_templates, en_templates = CARRIERS[item]
             template = rng.choice(ko_templates if lang == "ko" else en_templates)
-            builder.add_value(template, item, make(rng))
+            builder.add_value(template, item, make(rng), person_name(rng) if "{name}" in template else "")
         builder.add(" " if rng.random() < 0.7 else "\n")
     return LabelledDoc(builder.text(), tuple(builder.spans), lang, "korean" if lang == "ko" else "multilingual")
 

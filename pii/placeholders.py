@@ -18,6 +18,7 @@ PII_TYPES: tuple[str, ...] = (
     "ip_address",
     "street_address",
     "secret",  # API keys, tokens, private keys, passwords in code/config
+    "person",  # a name a role word marks next to an account, registration number or phone (pii/names.py)
 )
 
 

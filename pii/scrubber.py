@@ -4,7 +4,8 @@ replace each by its typed placeholder.
 Presidio's ``AnalyzerEngine`` is not in the loop: with no NLP model its only work besides calling
 the recognizers is bookkeeping, and calling them directly is faster (``benchmarks/pii_eval.py``
 measures both on the same recognizers). The common document has no PII, so cheap stdlib-regex
-scans (each recognizer's ``TRIGGER``) decide which recognizers run at all.
+scans (each recognizer's ``TRIGGER``) decide which recognizers run at all. Names are found last,
+and only next to an account, registration number or phone (``pii.names``).
 """
 from __future__ import annotations
 
@@ -16,17 +17,20 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from corpus.document import CODE
+from pii.names import ANCHOR_TYPES, RoleWordNames
 from pii.placeholders import PII_TYPES, placeholder
 from pii.recognizers import international_phone, language_independent
 from pii.recognizers.base import ContextPatternRecognizer
+from pii.recognizers.shapes import LOOKALIKE_TRIGGER, LOOKALIKES
 
 _TYPE_RANK = {pii_type: rank for rank, pii_type in enumerate(PII_TYPES)}
 # Spans already scrubbed (by an earlier pass or upstream) are never matched again, and they are
 # seen as letters: the value they replaced was a run of letters/digits, and a neighbour that a
 # recognizer's boundary rejected next to it must stay rejected next to its placeholder. Together
 # that is what makes ``scrub(scrub(x)) == scrub(x)`` hold, with no new findings.
-_PLACEHOLDER = re.compile(r"<\|pii:[a-z_]+\|>")
+_PLACEHOLDER = re.compile(r"<\|pii:([a-z_]+)\|>")
 _MASK_LETTER = "x"
+_LOOKALIKE = re.compile(LOOKALIKE_TRIGGER)
 
 
 @dataclass(frozen=True)
@@ -46,9 +50,22 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class PiiSpan:
+    """Where one placeholder stands in the *scrubbed* text, in ``str`` code points:
+    ``text[start:start + length] == placeholder(type)``. Only placeholders this scrub wrote are
+    spans; a ``<|pii:...|>`` that was already in the input is ordinary text (a raw document must
+    not be able to inject a reserved token)."""
+
+    start: int
+    length: int
+    type: str
+
+
+@dataclass(frozen=True)
 class ScrubResult:
     text: str
     findings: tuple[Finding, ...]
+    spans: tuple[PiiSpan, ...] = ()
 
     def counts(self) -> dict[str, int]:
         """Findings per PII type, in ``PII_TYPES`` order."""
@@ -66,6 +83,7 @@ class Scrubber:
         self.types = frozenset(types)
         self._recognizers = {strict: language_independent(self.types, strict) for strict in (False, True)}
         self._phones: dict[tuple[str | None, bool], ContextPatternRecognizer] = {}
+        self._names = RoleWordNames() if "person" in self.types else None
 
     def recognizers(self, lang: str | None = None, bucket: str | None = None) -> list[ContextPatternRecognizer]:
         """The recognizers a document of this language and bucket gets: code is strict (bare
@@ -81,23 +99,35 @@ class Scrubber:
 
     def find(self, text: str, lang: str | None = None, bucket: str | None = None) -> list[Finding]:
         """Non-overlapping findings, in text order."""
-        scrubbed = [m.span() for m in _PLACEHOLDER.finditer(text)] if "<|pii:" in text else []
+        placeholders = list(_PLACEHOLDER.finditer(text)) if "<|pii:" in text else []
+        scrubbed = [m.span() for m in placeholders]
         if scrubbed:
             text = _mask(text, scrubbed)
-        triggered = _triggered(text, self.recognizers(lang, bucket))
+        if _LOOKALIKE.search(text):
+            text = text.translate(LOOKALIKES)
         candidates = []
-        for recognizer in triggered:
-            for result in recognizer.analyze(text, [recognizer.PII_TYPE]):
-                rule = result.analysis_explanation.pattern_name
-                candidates.append(Finding(recognizer.PII_TYPE, result.start, result.end, result.score, rule))
+        for recognizer, windows in _triggered(text, self.recognizers(lang, bucket)):
+            for offset, end in windows or [(0, len(text))]:
+                part = text if windows is None else text[offset:end]
+                for match in recognizer.matches(part):
+                    candidates.append(Finding(recognizer.PII_TYPE, offset + match.start, offset + match.end,
+                                              match.score, match.rule))
         if scrubbed:
             taken = _Spans(scrubbed)
             candidates = [c for c in candidates if not taken.overlaps(c.start, c.end)]
-        return resolve_overlaps(candidates)
+        findings = resolve_overlaps(candidates)
+        if self._names is None:
+            return findings
+        # An identifier scrubbed upstream (a placeholder in the input) still anchors its holder's name.
+        anchors = [(f.start, f.end) for f in findings if f.type in ANCHOR_TYPES]
+        anchors += [m.span() for m in placeholders if m.group(1) in ANCHOR_TYPES]
+        names = [Finding("person", start, end, 0.7, "role_word_name") for start, end in self._names.find(text, anchors)]
+        return resolve_overlaps(findings + names) if names else findings
 
     def scrub(self, text: str, lang: str | None = None, bucket: str | None = None) -> ScrubResult:
         findings = self.find(text, lang, bucket)
-        return ScrubResult(replace(text, findings), tuple(findings))
+        scrubbed, spans = replace_with_spans(text, findings)
+        return ScrubResult(scrubbed, tuple(findings), spans)
 
 
 def resolve_overlaps(candidates: Iterable[Finding]) -> list[Finding]:
@@ -114,7 +144,17 @@ def resolve_overlaps(candidates: Iterable[Finding]) -> list[Finding]:
 
 def replace(text: str, findings: Sequence[Finding]) -> str:
     """``text`` with each (non-overlapping, ordered) finding replaced by its placeholder."""
-    return _splice(text, [(f.start, f.end, placeholder(f.type)) for f in findings])
+    return replace_with_spans(text, findings)[0]
+
+
+def replace_with_spans(text: str, findings: Sequence[Finding]) -> tuple[str, tuple[PiiSpan, ...]]:
+    """``replace`` and where each placeholder landed in its result."""
+    spans, shift = [], 0
+    for f in findings:
+        new = placeholder(f.type)
+        spans.append(PiiSpan(f.start + shift, len(new), f.type))
+        shift += len(new) - (f.end - f.start)
+    return _splice(text, [(f.start, f.end, placeholder(f.type)) for f in findings]), tuple(spans)
 
 
 def _mask(text: str, spans: list[tuple[int, int]]) -> str:
@@ -151,15 +191,52 @@ class _Spans:
         self._ends.insert(i, end)
 
 
-def _triggered(text: str, recognizers: list[ContextPatternRecognizer]) -> list[ContextPatternRecognizer]:
-    """The recognizers whose trigger occurs in ``text``. Each distinct trigger is one
-    ``search``: several simple scans are much faster than one alternation of them (Python's
-    ``re`` gives up its literal-prefix and charset fast paths on a mixed alternation)."""
-    fired: dict[str, bool] = {}
+Windows = list[tuple[int, int]] | None
+
+
+def _triggered(text: str, recognizers: list[ContextPatternRecognizer]) -> list[tuple[ContextPatternRecognizer, Windows]]:
+    """The recognizers whose trigger occurs in ``text``, each with the windows of ``text`` to run
+    on (merged ``WINDOW``s around every trigger hit; None: all of it). Each distinct trigger is
+    one scan: several simple scans are much faster than one alternation of them (Python's ``re``
+    gives up its literal-prefix and charset fast paths on a mixed alternation)."""
+    windows: dict[tuple, Windows] = {}
+    fired = []
     for recognizer in recognizers:
-        if recognizer.TRIGGER not in fired:
-            fired[recognizer.TRIGGER] = _compile_trigger(recognizer.TRIGGER).search(text) is not None
-    return [r for r in recognizers if fired[r.TRIGGER]]
+        key = (recognizer.TRIGGER, recognizer.WINDOW)
+        if key not in windows:
+            windows[key] = _windows(text, recognizer.TRIGGER, recognizer.WINDOW)
+        if windows[key] != []:
+            fired.append((recognizer, windows[key]))
+    return fired
+
+
+def _windows(text: str, trigger: str | tuple[str, ...], window: tuple[int, int] | None) -> Windows:
+    """[] when no trigger occurs; None when one does and ``window`` is None; else the merged windows."""
+    patterns = [_compile_trigger(t) for t in ((trigger,) if isinstance(trigger, str) else trigger)]
+    if window is None:
+        return None if any(p.search(text) for p in patterns) else []
+    before, after = window
+    spans = sorted((max(0, m.start() - before), _run_end(text, m.end() + after))
+                   for p in patterns for m in p.finditer(text))
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+_RUN_END = re.compile(r"[\s\"'`]")
+
+
+def _run_end(text: str, position: int) -> int:
+    """``position``, moved on to the end of the unbroken token it falls in (a window never cuts
+    a long token, whose cut end would match as a shorter one)."""
+    if position >= len(text):
+        return len(text)
+    boundary = _RUN_END.search(text, position)
+    return boundary.start() if boundary else len(text)
 
 
 @functools.cache

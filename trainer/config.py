@@ -147,6 +147,8 @@ class TrainConfig:
     activation_checkpointing: bool = False
     compile: bool = False
     loss_chunk_tokens: int = 8192  # logits are materialised this many tokens at a time (memory at 32k x 100k vocab)
+    # Global steps a background thread reads ahead of training (trainer/prefetch.py); pinned memory on CUDA.
+    prefetch_steps: int = 2
     seed: int = 0
     # Every (re)start checks the corpus files against the manifest, split over ranks. sha256 reads every byte once
     # per job (a 2 TB corpus on 8 ranks: 250 GB each); "size" is instant and catches truncation, not bit rot.

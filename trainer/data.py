@@ -8,6 +8,9 @@
 * At step ``s`` of a stage, the global batch is positions ``[s*G, (s+1)*G)`` of that order; rank ``r`` of ``W``
   takes the ``r``-th contiguous ``G/W`` slice. The state is global (stage, position): it says nothing about ranks,
   so a run resumes on any number of ranks without skipping or repeating a row.
+* Loss mask: no target crosses a document boundary (with document masking), none is ``<|fim_pad|>`` (FIM filler
+  and row padding), and no position of a row's padding segment (``seg_buckets`` == ``PAD_BUCKET``) predicts or is
+  predicted.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ import numpy as np
 import torch
 
 from corpus.manifest import Manifest, ManifestError
-from corpus.shards import StageReader, sha256_file
+from corpus.shards import PAD_BUCKET, StageReader, sha256_file
 from trainer.model import IGNORE_INDEX, Layout
 from trainer.permutation import RowPermutation
 
@@ -119,11 +122,21 @@ class MicroBatch:
     tokens: torch.Tensor  # [rows, seq] int64
     labels: torch.Tensor  # [rows, seq] int64, IGNORE_INDEX where no target
     layout: Layout
+    # Sum over rows of the squared lengths of the spans attention runs over (documents under document masking,
+    # else the row): attention FLOPs are proportional to it (trainer.metrics.flops_per_token).
+    attention_square: int
 
     def to(self, device: torch.device) -> "MicroBatch":
         doc_ids = None if self.layout.doc_ids is None else self.layout.doc_ids.to(device, non_blocking=True)
         return MicroBatch(self.tokens.to(device, non_blocking=True), self.labels.to(device, non_blocking=True),
-                          Layout(self.layout.positions.to(device, non_blocking=True), doc_ids))
+                          Layout(self.layout.positions.to(device, non_blocking=True), doc_ids),
+                          self.attention_square)
+
+    def pin_memory(self) -> "MicroBatch":
+        """Page-locked copies, so ``to(cuda, non_blocking=True)`` is an asynchronous copy."""
+        doc_ids = None if self.layout.doc_ids is None else self.layout.doc_ids.pin_memory()
+        return MicroBatch(self.tokens.pin_memory(), self.labels.pin_memory(),
+                          Layout(self.layout.positions.pin_memory(), doc_ids), self.attention_square)
 
 
 @dataclass
@@ -140,13 +153,14 @@ class ShardLoader:
 
     def __init__(self, corpus_dir: str | Path, plans: list[StagePlan], fingerprint: str, rank: int,
                  world_size: int, seed: int, document_masking: bool,
-                 fetch: Callable[[str], Path] | None = None) -> None:
+                 fim_pad_id: int | None = None, fetch: Callable[[str], Path] | None = None) -> None:
         self.corpus_dir = Path(corpus_dir)
         self.fetch = fetch  # an object-store corpus: shards are downloaded when first read (CorpusSource)
         self.plans = plans
         self.fingerprint = fingerprint
         self.rank, self.world_size, self.seed = rank, world_size, seed
         self.document_masking = document_masking
+        self.fim_pad_id = fim_pad_id  # the tokenizer's <|fim_pad|> id (None: a corpus whose tokenizer has none)
         self.stage_index = 0
         self.position = 0
         self._readers: dict[str, StageReader] = {}
@@ -203,16 +217,27 @@ class ShardLoader:
         tokens = np.empty((len(rows), plan.seq_len), dtype=np.int64)
         doc_ids = np.empty_like(tokens)
         positions = np.empty_like(tokens)
+        padding = np.empty(tokens.shape, dtype=bool)
+        document_square = 0
         for j, index in enumerate(rows):
             row = reader.row(int(index))
             tokens[j] = row.tokens
             doc_ids[j], positions[j] = segment_layout(row.seg_starts, plan.seq_len)
+            padding[j] = row.seg_buckets[doc_ids[j]] == PAD_BUCKET
+            lengths = np.diff(row.seg_starts, append=plan.seq_len).astype(np.int64)
+            document_square += int((lengths * lengths).sum())
         labels = np.full_like(tokens, IGNORE_INDEX)
         labels[:, :-1] = tokens[:, 1:]
+        no_target = padding.copy()
+        no_target[:, :-1] |= padding[:, 1:]
+        if self.fim_pad_id is not None:
+            no_target |= labels == self.fim_pad_id
         if self.document_masking:
             # The token after a segment's <|endoftext|> starts another document: the mask hides it, so it is no target.
-            labels[:, :-1][doc_ids[:, 1:] != doc_ids[:, :-1]] = IGNORE_INDEX
+            no_target[:, :-1] |= doc_ids[:, 1:] != doc_ids[:, :-1]
             layout = Layout(torch.from_numpy(positions), torch.from_numpy(doc_ids))
         else:
             layout = Layout(torch.arange(plan.seq_len).expand(len(rows), -1).contiguous(), None)
-        return MicroBatch(torch.from_numpy(tokens), torch.from_numpy(labels), layout)
+            document_square = len(rows) * plan.seq_len ** 2
+        labels[no_target] = IGNORE_INDEX
+        return MicroBatch(torch.from_numpy(tokens), torch.from_numpy(labels), layout, document_square)

@@ -1,10 +1,10 @@
 """Export a checkpoint as a Hugging Face Llama model: ``python -m trainer.export RUN_DIR OUT_DIR``.
 
 Writes ``config.json`` (LlamaConfig), ``model.safetensors`` and, when the corpus's tokenizer directory is found, its
-``tokenizer.json`` and ``korpus_tokenizer.json`` with a ``tokenizer_config.json`` naming the special tokens. The
-HF tokenizer.json lacks the MeCab morpheme pre-split (corpus/tokenizer/model.py): it round-trips text, but exact
-training ids for Korean need ``corpus.tokenizer.load(OUT_DIR)``. ``transformers`` loads the result with
-``LlamaForCausalLM.from_pretrained(OUT_DIR)``. The model's numerics are HF Llama's, so the export only renames
+``tokenizer.json`` and ``korpus_tokenizer.json`` (byte for byte) with the Hugging Face tokenizer class that runs the
+training pre-tokenizer (``tokenization_korpus.py``, ``tokenizer_config.json``; docs/tokenizer-export.md).
+``transformers`` loads the result with ``LlamaForCausalLM.from_pretrained(OUT_DIR)`` and
+``AutoTokenizer.from_pretrained(OUT_DIR, trust_remote_code=True)``, which gives the training ids. The model's numerics are HF Llama's, so the export only renames
 weights. The RoPE base is the one in effect at the checkpoint (500,000 after the 32k switch). Document masking is a
 training-time detail: on one document per sequence, which is how the exported model is used, the logits match.
 """
@@ -24,6 +24,8 @@ from safetensors.torch import save_file
 
 from corpus.manifest import Manifest
 from corpus.shards import sha256_file
+from corpus.tokenizer.hf_files import write_hf_files
+from corpus.tokenizer.saved import CONFIG_FILE, TOKENIZER_FILE
 from corpus.tokenizer.specials import ENDOFTEXT
 from trainer.checkpoint import latest_complete, read_complete, step_dir
 from trainer.config import ModelConfig
@@ -95,7 +97,7 @@ def export(run_dir: Path, out_dir: Path, step: int | None = None, dtype: torch.d
     save_file(tensors, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
     max_positions = max(stage["seq_len"] for stage in run["stages"])
     hf_config(model.config, max_positions, manifest.tokenizer.special_tokens, dtype).save_pretrained(out_dir)
-    _copy_tokenizer(manifest, out_dir)
+    _copy_tokenizer(manifest, out_dir, max_positions)
     log.info("exported %s (step %d) to %s", path, read_complete(path)["step"], out_dir)
     return out_dir
 
@@ -113,22 +115,19 @@ def tokenizer_dir(manifest: Manifest) -> Path | None:
     return None
 
 
-def _copy_tokenizer(manifest: Manifest, out_dir: Path) -> None:
+def _copy_tokenizer(manifest: Manifest, out_dir: Path, max_positions: int) -> None:
     directory = tokenizer_dir(manifest)
     if directory is None:
         log.warning("no tokenizer.json matching the manifest's sha256 at %s; exported the model without a tokenizer",
                     manifest.tokenizer.path)
         return
-    # tokenizer.json for transformers; korpus_tokenizer.json (when present) for corpus.tokenizer.load's exact ids.
-    for name in ("tokenizer.json", "korpus_tokenizer.json"):
-        if (directory / name).exists():
-            shutil.copyfile(directory / name, out_dir / name)
-    special = manifest.tokenizer.special_tokens
-    config = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": None,
-              "additional_special_tokens": sorted(special)}
-    if ENDOFTEXT in special:
-        config |= {"eos_token": ENDOFTEXT, "bos_token": ENDOFTEXT}
-    (out_dir / "tokenizer_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    if not (directory / CONFIG_FILE).exists():
+        log.warning("%s has no %s (not a korpus tokenizer); exported the model without a tokenizer", directory,
+                    CONFIG_FILE)
+        return
+    for name in (TOKENIZER_FILE, CONFIG_FILE):
+        shutil.copyfile(directory / name, out_dir / name)
+    write_hf_files(out_dir, manifest.tokenizer.special_tokens, max_positions)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,13 +33,22 @@ def peak_bf16_flops(device: torch.device) -> float | None:
     return next((flops for key, flops in PEAK_BF16_FLOPS if key in name), None)
 
 
-def flops_per_token(config: ModelConfig, seq_len: int) -> float:
+def flops_per_token(config: ModelConfig, attended: float) -> float:
     """Training FLOPs per token: 6N for the matmuls of forward + backward (N without the input embedding, a
-    lookup) plus 12 * layers * heads * d_head * seq_len for attention scores and values (PaLM, Chowdhery et al.
-    2022, App. B; the formula torchtitan reports). It counts the full seq_len x seq_len product, as that
-    convention does, although causal and document masking skip part of it."""
-    attention = 12 * config.n_layers * config.n_heads * config.d_head * seq_len
+    lookup) plus 12 * layers * heads * d_head * ``attended`` for attention scores and values (PaLM, Chowdhery et
+    al. 2022, App. B; the formula torchtitan reports), where ``attended`` is the length of the square each token's
+    attention is counted over: ``seq_len`` for full causal attention (the convention), and the mean document length
+    weighted by tokens under document masking (``attended_length``), since the kernel skips every cross-document
+    block. Both count the full square of their span, causal masking's skipped half included, so the two figures
+    differ only by what document masking skips."""
+    attention = 12 * config.n_layers * config.n_heads * config.d_head * attended
     return 6 * config.num_params(include_embedding=False) + attention
+
+
+def attended_length(attention_square: int, tokens: int) -> float:
+    """``sum(L_i ** 2) / sum(L_i)`` over the spans attention runs over (documents, or whole rows): a row of one
+    document gives ``seq_len``, rows of 1,000-token documents give 1,000."""
+    return attention_square / tokens
 
 
 def memory_gib(device: torch.device) -> tuple[float, str]:

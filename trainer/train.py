@@ -9,25 +9,34 @@ import argparse
 import json
 import logging
 import math
+import os
 import signal
 import sys
 import time
-from dataclasses import asdict
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 import torch
 import torch.distributed as dist
 
+from corpus import io_errors
+from corpus.completion import IncompleteInputError, require_complete
 from corpus.config import load, to_dict
+from corpus.locks import LockedError, directory_lock
 from corpus.storage import is_url
+from corpus.tokenizer.specials import FIM_PAD
+from corpus.writable import require_writable
 from trainer.checkpoint import CheckpointManager
 from trainer.config import TrainConfig, preset
 from trainer.corpus_cache import DEFAULT_CACHE, CorpusSource
 from trainer.data import ShardLoader, StepBatch, corpus_fingerprint, plan_stages, verify_corpus_files
-from trainer.metrics import MetricsLog, flops_per_token, memory_gib, peak_bf16_flops
+from trainer.metrics import MetricsLog, attended_length, flops_per_token, memory_gib, peak_bf16_flops
 from trainer.model import IGNORE_INDEX, Transformer
 from trainer.optim import LRSchedule, build_optimizer
 from trainer.parallelize import DistEnv, init_distributed, parallelize
+from trainer.prefetch import PrefetchingLoader
 
 log = logging.getLogger("trainer")
 
@@ -45,7 +54,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "still spans the whole corpus, so a stopped run resumes exactly")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--config", default=None, help="training config YAML (trainer.config.TrainConfig)")
+    p.add_argument("--allow-incomplete-input", action="store_true",
+                   help="train on a corpus directory whose build did not finish (no completion marker)")
     return p.parse_args(argv)
+
+
+@contextmanager
+def claimed_run_dir(args: argparse.Namespace) -> Iterator[None]:
+    """Before any work: the corpus must be a finished build, and RUN_DIR writable and not in use by
+    another trainer (``corpus.locks``; taken by the launch's first rank, whose ranks share it)."""
+    try:
+        require_complete(args.corpus, "build", args.allow_incomplete_input)
+    except IncompleteInputError as exc:
+        raise SystemExit(f"train: error: {exc} [--allow-incomplete-input]") from exc
+    if os.environ.get("RANK", "0") != "0":
+        yield
+        return
+    with io_errors.reported("train", args.out):
+        require_writable(args.out)
+    try:
+        with directory_lock(args.out, "python -m trainer.train"):
+            yield
+    except LockedError as exc:
+        raise SystemExit(f"train: error: {exc}") from exc
 
 
 class _StopFlag:
@@ -100,8 +131,10 @@ class Trainer:
         self.peak_lr = config.optim.lr if config.optim.lr is not None else model_preset.lr
         self.optimizer = build_optimizer(self.model, config.optim, self.peak_lr, env.device)
         self.schedule = LRSchedule.from_config(config.optim, self.peak_lr, sum(p.steps for p in self.plans))
-        self.loader = ShardLoader(source.root, self.plans, corpus_fingerprint(manifest), env.rank, env.world_size,
-                                  config.seed, document_masking=config.attention == "document", fetch=source.fetch)
+        shards = ShardLoader(source.root, self.plans, corpus_fingerprint(manifest), env.rank, env.world_size,
+                             config.seed, document_masking=config.attention == "document",
+                             fim_pad_id=manifest.tokenizer.special_tokens.get(FIM_PAD), fetch=source.fetch)
+        self.loader = PrefetchingLoader(shards, config.prefetch_steps, pin_memory=env.device.type == "cuda")
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", config.checkpoint.keep, env.rank,
                                              env.world_size, env.device)
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", enabled=env.is_main)
@@ -143,19 +176,30 @@ class Trainer:
             self._loop(stop)
         finally:
             stop.restore()
+            self.loader.close()
 
     def _loop(self, stop: _StopFlag) -> None:
         max_steps = self.args.max_steps
         current_stage = None
         while max_steps is None or self.step < max_steps:
+            # An iteration is timed whole: waiting for data, the copy to the device, forward, backward, the
+            # optimizer step and the collectives (not the checkpoint saves between iterations).
+            started = time.perf_counter()
             batch = self.loader.next_step()
+            data_wait = time.perf_counter() - started
             if batch is None:
                 log.info("all stages done at step %d", self.step)
                 break
             if batch.stage_index != current_stage:
                 self._enter_stage(batch)
                 current_stage = batch.stage_index
-            self._log_step(batch, *self._timed_step(batch))
+            lr = self.schedule(self.step)
+            result = _train_step(self.model, self.optimizer, batch, lr, self.config, self.env)
+            if self.env.device.type == "cuda":
+                torch.cuda.synchronize(self.env.device)
+            self.step += 1
+            self.tokens_seen += batch.plan.tokens_per_step
+            self._log_step(batch, result, lr, time.perf_counter() - started, data_wait)
             if self.step % self.config.checkpoint.every_steps == 0:
                 self._save()
             if stop.agreed(self.env.device):
@@ -172,34 +216,33 @@ class Trainer:
                      "%d rows x %d micro-batches per rank", plan.name, self.step, self.tokens_seen, plan.seq_len,
                      rope_base, plan.rows_per_step, plan.micro_rows, plan.accumulation)
 
-    def _timed_step(self, batch: StepBatch) -> tuple[float, float, float, bool, float]:
-        started = time.perf_counter()
-        lr = self.schedule(self.step)
-        loss, grad_norm, skipped = _train_step(self.model, self.optimizer, batch, lr, self.config, self.env)
-        if self.env.device.type == "cuda":
-            torch.cuda.synchronize(self.env.device)
-        self.step += 1
-        self.tokens_seen += batch.plan.tokens_per_step
-        return loss, lr, grad_norm, skipped, time.perf_counter() - started
-
-    def _log_step(self, batch: StepBatch, loss: float, lr: float, grad_norm: float, skipped: bool,
-                  elapsed: float) -> None:
+    def _log_step(self, batch: StepBatch, result: StepResult, lr: float, elapsed: float, data_wait: float) -> None:
         plan = batch.plan
         tokens_per_s = plan.tokens_per_step / elapsed
         per_device = tokens_per_s / self.env.world_size
         peak = peak_bf16_flops(self.env.device)
-        mfu = per_device * flops_per_token(self.model_config, plan.seq_len) / peak if peak else None
+        # Attention FLOPs as computed (over each document under document masking) and by the full-causal
+        # convention (over the whole row), the figure published MFUs use.
+        attended = attended_length(result.attention_square, plan.tokens_per_step)
+        flops = flops_per_token(self.model_config, attended)
+        flops_full = flops_per_token(self.model_config, plan.seq_len)
+        mfu = per_device * flops / peak if peak else None
+        mfu_full = per_device * flops_full / peak if peak else None
         mem, mem_kind = memory_gib(self.env.device)
         self.metrics.write({
-            "step": self.step, "stage": plan.name, "seq_len": plan.seq_len, "loss": loss, "lr": lr,
-            "grad_norm": grad_norm, "skipped": skipped, "tokens": self.tokens_seen, "stage_position": batch.position,
+            "step": self.step, "stage": plan.name, "seq_len": plan.seq_len, "loss": result.loss, "lr": lr,
+            "grad_norm": result.grad_norm, "skipped": result.skipped, "tokens": self.tokens_seen,
+            "target_tokens": result.target_tokens, "stage_position": batch.position,
             "tokens_per_s": tokens_per_s, "tokens_per_s_per_device": per_device, "mfu": mfu,
-            "memory_gib": mem, "memory_kind": mem_kind, "step_time_s": elapsed})
+            "mfu_full_causal": mfu_full, "flops_per_token": flops, "flops_per_token_full_causal": flops_full,
+            "attended_length": attended, "memory_gib": mem, "memory_kind": mem_kind, "step_time_s": elapsed,
+            "data_wait_s": data_wait})
         if self.env.is_main:
-            mfu_text = f"{100 * mfu:.1f}%" if mfu is not None else "n/a"
-            print(f"step {self.step} | {plan.name} seq {plan.seq_len} | loss {loss:.4f} | lr {lr:.3g} | "
-                  f"gnorm {grad_norm:.3f} | {per_device:,.0f} tok/s/dev | mfu {mfu_text} | mem {mem:.2f} GiB",
-                  flush=True)
+            mfu_text = (f"{100 * mfu:.1f}% (full-causal count {100 * mfu_full:.1f}%)" if mfu is not None
+                        else f"n/a (FLOPs/token {flops:.3g}, full-causal {flops_full:.3g})")
+            print(f"step {self.step} | {plan.name} seq {plan.seq_len} | loss {result.loss:.4f} | lr {lr:.3g} | "
+                  f"gnorm {result.grad_norm:.3f} | {per_device:,.0f} tok/s/dev | data wait {1000 * data_wait:.1f} ms"
+                  f" | mfu {mfu_text} | mem {mem:.2f} GiB", flush=True)
 
     def _save(self) -> None:
         state = {"step": self.step, "tokens": self.tokens_seen, "loader": self.loader.state_dict(),
@@ -208,17 +251,29 @@ class Trainer:
         self.last_saved = self.step
 
 
+@dataclass(frozen=True)
+class StepResult:
+    loss: float  # mean over every target token of the global batch
+    grad_norm: float
+    skipped: bool
+    target_tokens: int  # global count of positions with a target (the loss mask's complement)
+    attention_square: int  # global sum of squared attention-span lengths (trainer.data.MicroBatch)
+
+
 def _train_step(model: Transformer, optimizer: torch.optim.Optimizer, batch: StepBatch, lr: float,
-                config: TrainConfig, env: DistEnv) -> tuple[float, float, bool]:
+                config: TrainConfig, env: DistEnv) -> StepResult:
     """One optimizer step over this rank's micro-batches. The loss is the mean over every target token of the
     global batch (not a mean of per-rank or per-micro-batch means), so it is independent of the rank count."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     micro_batches = [mb.to(env.device) for mb in batch.micro_batches]
-    counted = torch.stack([(mb.labels != IGNORE_INDEX).sum() for mb in micro_batches]).sum().to(torch.float64)
-    dist.all_reduce(counted)
+    counts = torch.stack([torch.stack([(mb.labels != IGNORE_INDEX).sum() for mb in micro_batches]).sum(),
+                          torch.tensor(sum(mb.attention_square for mb in micro_batches), device=env.device)])
+    counts = counts.to(torch.float64)  # exact: squares of a 32k row over a global batch stay below 2**53
+    dist.all_reduce(counts)
+    counted = counts[0].item()
     # FSDP averages gradients over ranks; scaling by world_size / global count turns that into the global mean.
-    scale = env.world_size / max(counted.item(), 1.0)
+    scale = env.world_size / max(counted, 1.0)
     loss_sum = torch.zeros((), dtype=torch.float32, device=env.device)
     for mb in micro_batches:
         micro_loss, _ = model(mb.tokens, mb.layout, mb.labels, config.loss_chunk_tokens)
@@ -233,7 +288,8 @@ def _train_step(model: Transformer, optimizer: torch.optim.Optimizer, batch: Ste
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     dist.all_reduce(loss_sum)
-    return loss_sum.item() / max(counted.item(), 1.0), grad_norm.item(), skipped
+    return StepResult(loss_sum.item() / max(counted, 1.0), grad_norm.item(), skipped, int(counted),
+                      int(counts[1].item()))
 
 
 def _any_rank(value: bool, env: DistEnv) -> bool:
@@ -246,15 +302,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     config = load(TrainConfig, args.config)
-    env = init_distributed(args.device)
-    try:
-        trainer = Trainer(args, config, env)
-        trainer.resume()
-        trainer.write_run_record()
-        trainer.run()
-        return 0
-    finally:
-        dist.destroy_process_group()
+    with claimed_run_dir(args), io_errors.reported("train", args.out):
+        env = init_distributed(args.device)
+        try:
+            trainer = Trainer(args, config, env)
+            trainer.resume()
+            trainer.write_run_record()
+            trainer.run()
+            return 0
+        finally:
+            dist.destroy_process_group()
 
 
 if __name__ == "__main__":

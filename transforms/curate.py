@@ -5,6 +5,7 @@ Outputs under OUT:
 - ``curated/{korean,multilingual,code}/part-*.parquet`` (``corpus.parquet.CURATED_SCHEMA``),
 - ``rejected/part-*.parquet`` (``REJECTED_SCHEMA``: id, source, bucket, reason, detail, text, ...),
 - ``errors/part-*.parquet`` (``ERRORS_SCHEMA``: input, location, error, excerpt),
+  both PII-scrubbed by default (``pii.side_output_text``, ``transforms.pii.ProtectSideOutputs``),
 - ``report_data.json``: bounded histograms and samples for ``corpus/report.py`` (``transforms/report_samples.py``),
 - ``stats.json``: the funnel per input, per bucket and in total, each stage's stats, the config,
   the bytes that entered each shuffle, and the accounting check ``read == kept + rejected +
@@ -47,6 +48,7 @@ from transforms.phase_io import (DOCS, ERROR_ROWS, REJECTED_ROWS, ApplyVerdicts,
                                  WritePhaseRows, WrittenFile, files_by_shard)
 from transforms.phases import (PHASE_STATS, Phase, fingerprints, is_complete, phase_dir, plan_phases,
                                remove_stale_phases)
+from transforms.pii import ProtectSideOutputs
 from transforms.publish import WriteParts, plan_parts
 from transforms.report_samples import REPORT_DATA, ReportSamples
 from transforms.stage import KEPT, REJECTED, STATS
@@ -157,7 +159,9 @@ def build_phase(pipeline: beam.Pipeline, plan: CuratePlan, phase: Phase, previou
     if previous is None:
         read = pipeline | "Read" >> ReadDocuments(plan.shards, plan.config.read, meter)
         docs = read["docs"]
-        written.append(read[ERRORS] | "WriteErrors" >> WritePhaseRows(directory, ERROR_ROWS, row_group))
+        # Side outputs leave scrubbed (pii.side_output_text); the funnel counts what was read.
+        written.append(read[ERRORS] | "Protect errors" >> ProtectSideOutputs(plan.config.pii)
+                       | "WriteErrors" >> WritePhaseRows(directory, ERROR_ROWS, row_group))
         parts["errors"] = read[ERRORS]
         parts["read"] = [read[READ] | "SumRead" >> beam.CombinePerKey(sum)]
         parts["skipped"] = [read[SKIPPED] | "CountSkipped" >> beam.combiners.Count.PerElement()]
@@ -189,8 +193,8 @@ def build_phase(pipeline: beam.Pipeline, plan: CuratePlan, phase: Phase, previou
             stage_stats.append(result[STATS] | f"Name {stage.label} stats" >> beam.Map(lambda s, n=stage.label: (n, s)))
     outcomes = []
     for source, rejections in rejected:
-        written.append(rejections | f"WriteRejected {source}" >> WritePhaseRows(directory, REJECTED_ROWS, row_group,
-                                                                                 source))
+        written.append(rejections | f"Protect {source}" >> ProtectSideOutputs(plan.config.pii)
+                       | f"WriteRejected {source}" >> WritePhaseRows(directory, REJECTED_ROWS, row_group, source))
         outcomes.append(rejections | f"RejectedOutcome {source}" >> beam.Map(_rejected_outcome))
     if previous is None:
         outcomes.append(parts["errors"] | "ErrorOutcome" >> beam.Map(_error_outcome, plan.inputs.kinds))
@@ -344,7 +348,7 @@ def _rejected_outcome(rejection: Rejection) -> tuple:
 
 def _error_outcome(error: ReadError, kind_of_input: dict[str, str]) -> tuple:
     bucket = CODE if kind_of_input.get(error.input) == CODE_KIND else UNDETERMINED
-    return (error.input, bucket, ERROR_OUTCOME), (1, 0)
+    return (error.input, bucket, ERROR_OUTCOME), (error.records, 0)
 
 
 def _empty_funnel() -> dict[str, Any]:

@@ -32,11 +32,11 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
+from corpus.compression import strip_compression
 from corpus.config import ConfigError
 from corpus.document import Document, Rejection
 from transforms.eval_ngrams import NgramTable, build_table, eval_item_words, ngram_hashes, word_hashes, words_of
-from transforms.record_files import (FORMATS, RecordFileError, expand_globs, field_values, iter_records,
-                                     strip_compression)
+from transforms.record_files import FORMATS, RecordFileError, expand_globs, field_values, iter_records
 from transforms.stage import KEPT, REJECTED, STATS
 
 NAME = "decontam"

@@ -68,7 +68,8 @@ def document_of(row: dict[str, Any]) -> Document:
     return Document(id=row["id"], text=row["text"], source=row["source"], kind=row["kind"], input=row["input"],
                     bucket=row["bucket"], lang=row["lang"], lang_score=row["lang_score"],
                     knowledge=row["knowledge"], pii=row["pii"], meta=meta, source_id=row["source_id"],
-                    uid=row["uid"], cluster_size=row["cluster_size"] or 1)
+                    uid=row["uid"], cluster_size=row["cluster_size"] or 1,
+                    pii_spans=tuple((s["start"], s["length"], s["type"]) for s in row.get("pii_spans") or ()))
 
 
 @dataclass

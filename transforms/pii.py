@@ -5,44 +5,70 @@ to the number of findings. The one exception is a document the scrubber fails on
 pathological input): keeping it unscrubbed would leak whatever it holds, so it is rejected as
 ``pii:exception`` with the error as detail.
 
+Each kept document also gets ``doc.pii_spans``: where the placeholders this stage wrote stand in
+its scrubbed text (curated column ``pii_spans``), so that the build encodes exactly those as
+reserved ids and a ``<|pii:email|>`` typed in a raw document stays ordinary text.
+
 Outputs: ``kept``, ``rejected`` and ``stats`` (one dict, merged into ``stats.json["stages"]["pii"]``):
 documents seen, documents with PII and findings per type, in total and per bucket. Beam counters
 (namespace ``pii``): ``docs``, ``docs_with_pii``, ``found:<type>``, ``rejected:exception``.
+
+Side outputs. Rejected documents (every stage's, most of them rejected before this stage ran) and
+read errors would otherwise carry raw input into ``OUT/rejected/`` and ``OUT/errors/``.
+``ProtectSideOutputs`` runs just before those writers and applies ``pii.side_output_text``:
+``scrubbed`` (default: text, detail, error and excerpt scrubbed with the same types),
+``omitted`` (text and excerpt null; input and location re-read the source) or ``raw``.
+Counters ``pii/side:<kind>:scrubbed``, ``pii/side:<kind>:unscrubbable`` (the scrubber raised:
+the text is dropped, never written raw).
 """
 from __future__ import annotations
 
 import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from corpus.config import ConfigError
-from corpus.document import Document, Rejection
+from corpus.document import Document, ReadError, Rejection
 from pii.placeholders import PII_TYPES
 from transforms.stage import KEPT, REJECTED, STATS
 
 NAME = "pii"
 _COUNTS = "counts"
+SIDE_OUTPUT_TEXT = ("scrubbed", "omitted", "raw")
 
 
 @dataclass
 class PiiConfig:
     """Which PII types are scrubbed: all of ``pii.placeholders.PII_TYPES`` by default (PII
-    removal is a step of the HyperCLOVA X data pipeline; leaving a type in is an explicit choice)."""
+    removal is a step of the HyperCLOVA X data pipeline; leaving a type in is an explicit choice).
+    ``person`` (names marked by a role word next to an account, registration number or phone)
+    is one of them: leave it out of ``types`` to turn name detection off.
+
+    ``side_output_text``: what ``OUT/rejected/`` (text, detail) and ``OUT/errors/`` (error,
+    excerpt) hold, whether or not the stage is enabled: ``scrubbed`` (default), ``omitted``
+    (null text and excerpt) or ``raw``. ``raw`` is SENSITIVE: those rows then hold personal data
+    exactly as read (rejected documents are never scrubbed otherwise)."""
 
     enabled: bool = True
     types: list[str] = field(default_factory=lambda: list(PII_TYPES))
+    side_output_text: str = "scrubbed"
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.types) - set(PII_TYPES))
         if unknown:
             raise ConfigError(f"pii.types: unknown PII type {unknown[0]!r} (known: {', '.join(PII_TYPES)})")
+        if self.side_output_text not in SIDE_OUTPUT_TEXT:
+            raise ConfigError(f"pii.side_output_text: {self.side_output_text!r} is not one of "
+                              f"{', '.join(SIDE_OUTPUT_TEXT)}")
 
 
-class _ScrubDoFn(beam.DoFn):
+class _ScrubberDoFn(beam.DoFn):
+    """A DoFn holding one ``Scrubber`` per worker, and counters by name."""
+
     def __init__(self, types: list[str]):
         self._types = types
         self._counters: dict[str, beam.metrics.metricbase.Counter] = {}
@@ -60,6 +86,8 @@ class _ScrubDoFn(beam.DoFn):
             counter = self._counters[what] = Metrics.counter(NAME, what)
         counter.inc(n)
 
+
+class _ScrubDoFn(_ScrubberDoFn):
     def process(self, doc: Document) -> Iterable:
         self._count("docs")
         try:
@@ -75,7 +103,55 @@ class _ScrubDoFn(beam.DoFn):
         if counts:
             self._count("docs_with_pii")
         yield beam.pvalue.TaggedOutput(_COUNTS, (doc.bucket, counts))
-        yield dataclasses.replace(doc, text=result.text, pii=len(result.findings))
+        spans = tuple((span.start, span.length, span.type) for span in result.spans)
+        yield dataclasses.replace(doc, text=result.text, pii=len(result.findings), pii_spans=spans)
+
+
+class _ProtectSideOutputFn(_ScrubberDoFn):
+    """Rejection / ReadError -> the same record with its text fields as ``side_output_text`` says."""
+
+    def __init__(self, types: list[str], side_output_text: str):
+        super().__init__(types)
+        self._mode = side_output_text
+
+    def _scrubbed(self, kind: str, text: str | None, lang: str | None = None, bucket: str | None = None) -> str | None:
+        if not text:
+            return text
+        try:
+            result = self._scrubber.scrub(text, lang, bucket)
+        except Exception:  # an unscrubbable text is dropped: writing it raw could leak
+            self._count(f"side:{kind}:unscrubbable")
+            return None
+        self._count(f"side:{kind}:scrubbed")
+        return result.text
+
+    def process(self, record: Rejection | ReadError) -> Iterable[Any]:
+        if isinstance(record, Rejection):
+            doc = record.doc
+            lang, bucket = doc.lang or None, doc.bucket or None
+            text = None if self._mode == "omitted" else self._scrubbed("rejected", doc.text, lang, bucket)
+            detail = self._scrubbed("rejected", record.detail, lang, bucket) or ""
+            yield Rejection(dataclasses.replace(doc, text=text), record.reason, detail)
+        else:
+            excerpt = None if self._mode == "omitted" else self._scrubbed("errors", record.excerpt)
+            error = self._scrubbed("errors", record.error) or ""
+            yield dataclasses.replace(record, error=error, excerpt=excerpt)
+
+
+class ProtectSideOutputs(beam.PTransform):
+    """PCollection[Rejection | ReadError] -> the same, fit to write to ``OUT/rejected/`` or
+    ``OUT/errors/`` under ``config.side_output_text`` (module docstring). Apply it on the way to
+    the writers only: the funnel counts the characters of what was read."""
+
+    def __init__(self, config: PiiConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, records: beam.PCollection) -> beam.PCollection:
+        if self.config.side_output_text == "raw":
+            return records
+        return records | "Protect" >> beam.ParDo(
+            _ProtectSideOutputFn(list(self.config.types), self.config.side_output_text))
 
 
 class PiiStatsFn(beam.CombineFn):

@@ -17,12 +17,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from corpus.storage import create_atomic, is_url, join
-
+from corpus.completion import clear_marker, require_complete, write_marker
+from corpus.storage import create_atomic, is_url, join, split
 from corpus.tokenizer.morphemes import BOUNDARY_PRESETS, DEFAULT_PRESET
 from corpus.tokenizer.pretokenize import PretokenizerSettings
 from corpus.tokenizer.sample import DEFAULT_CHARS_PER_BUCKET, BalancedSample
 from corpus.tokenizer.training import DEFAULT_MIN_FREQUENCY, DEFAULT_VOCAB_SIZE, train
+from corpus.writable import require_writable
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,9 +44,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the tokenizer does not depend on it")
     parser.add_argument("--morpheme-boundaries", choices=sorted(BOUNDARY_PRESETS), default=DEFAULT_PRESET,
                         help="which MeCab tag transitions cut Hangul runs (default %(default)s; see README)")
+    parser.add_argument("--allow-incomplete-input", action="store_true",
+                        help="train on a curated directory whose curate run did not finish (no completion marker)")
+
+
+def curate_output(curated: str | Path) -> str:
+    """OUT for ``OUT/curated``: where curate wrote stats.json and its completion marker."""
+    location = str(curated).rstrip("/") if is_url(curated) else str(Path(curated))
+    return split(location)[0] or "."
 
 
 def run(args: argparse.Namespace) -> int:
+    require_complete(curate_output(args.curated), "curate", args.allow_incomplete_input)
+    require_writable(args.output)
+    clear_marker(args.output)  # a rerun that fails must not leave the previous marker beside new files
     try:
         with BalancedSample(args.curated, chars_per_bucket=args.sample_chars, max_shards=args.sample_shards,
                             seed=args.sample_seed) as sample:
@@ -66,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
                "tokenizer_json_sha256": config["tokenizer_json_sha256"],
                "sample": {b: {"docs": s["docs"], "chars": s["chars"]}
                           for b, s in config["training"]["sample"]["buckets"].items()}}
+    write_marker(args.output, "tokenizer", {"vocab_size": tokenizer.vocab_size,
+                                            "tokenizer_json_sha256": config["tokenizer_json_sha256"]})
     print(json.dumps(summary, ensure_ascii=False, indent=2))
     return 0
 

@@ -1,21 +1,16 @@
 """The trained tokenizer: our pre-tokenizer in front of an HF ``tokenizers`` byte-level BPE.
 
-A saved tokenizer is a directory:
+A saved tokenizer is a directory (``saved`` describes the two core files):
 
-* ``tokenizer.json`` - the HF tokenizer. Its pre-tokenizer is the regex of ``pretokenize`` *without*
-  the MeCab morpheme splits (HF cannot call MeCab), so ``tokenizers.Tokenizer.from_file`` and
-  ``transformers.PreTrainedTokenizerFast`` load it and round-trip text losslessly, but their ids
-  for Korean can differ from ours; exact ids need ``corpus.tokenizer.load``.
-* ``korpus_tokenizer.json`` - our config: vocabulary size, special tokens and ids, pre-tokenizer
-  settings, the boundary table, the MeCab dictionary version, training provenance, and the sha256
-  of ``tokenizer.json`` (checked on load; the natural manifest key).
+* ``tokenizer.json`` and ``korpus_tokenizer.json`` - the vocabulary and our config, read by ``load``;
+* ``tokenization_korpus.py`` and ``tokenizer_config.json`` - the same pre-tokenizer as a Hugging Face
+  tokenizer class (``hf``), so ``AutoTokenizer.from_pretrained(DIR, trust_remote_code=True)`` gives
+  the ids of ``encode`` (docs/tokenizer-export.md).
 """
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import json
-import logging
 import multiprocessing
 import os
 import weakref
@@ -26,29 +21,15 @@ from typing import Any
 
 import regex
 import tokenizers
-from tokenizers import pre_tokenizers
 
-from corpus.config import from_dict
-from corpus.tokenizer.morphemes import describe, mecab_dictionary_info
-from corpus.tokenizer.pretokenize import Pretokenizer, PretokenizerSettings, fill_cache, pattern
+from corpus.tokenizer.hf_files import write_hf_files
+from corpus.tokenizer.pretokenize import Pretokenizer, PretokenizerSettings, fill_cache
+from corpus.tokenizer.saved import (CONFIG_FILE, TOKENIZER_FILE, backend_json, guard_plain_loading, read_saved,
+                                    saved_config)
 from corpus.tokenizer.specials import SPECIAL_TOKENS
 
-TOKENIZER_FILE = "tokenizer.json"
-CONFIG_FILE = "korpus_tokenizer.json"
-FORMAT_VERSION = 1
 # Below this many characters a batch is encoded in-process: starting worker processes costs more.
 _PARALLEL_MIN_CHARS = 1 << 20
-
-log = logging.getLogger(__name__)
-
-
-def hf_pre_tokenizer(settings: PretokenizerSettings) -> pre_tokenizers.PreTokenizer:
-    """The pre-tokenizer written into tokenizer.json: our regex, then byte-level mapping."""
-    return pre_tokenizers.Sequence([
-        pre_tokenizers.Split(tokenizers.Regex(pattern(settings.digit_group, settings.max_piece_chars)),
-                             behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
 
 
 def _byte_level_table() -> dict[int, str]:
@@ -79,13 +60,13 @@ class Tokenizer:
     """
 
     def __init__(self, hf_json: str, settings: PretokenizerSettings, metadata: dict[str, Any]) -> None:
-        self._hf_json = hf_json
+        self._hf_json = guard_plain_loading(hf_json)  # idempotent: a loaded tokenizer saves identical bytes
         self.settings = settings
         self.metadata = metadata
         self._pretokenizer = Pretokenizer(settings)
         # Encoding calls the BPE model on our pieces (special tokens are matched by us, only
         # with allow_special); the HF pipeline is used for decoding.
-        self._hf = tokenizers.Tokenizer.from_str(hf_json)
+        self._hf = tokenizers.Tokenizer.from_str(backend_json(hf_json))
         self._bpe = self._hf.model
         self.special_tokens: dict[str, int] = {t: self._hf.token_to_id(t) for t in SPECIAL_TOKENS}
         self.vocab_size: int = self._hf.get_vocab_size(with_added_tokens=True)
@@ -189,50 +170,25 @@ class Tokenizer:
         return self._hf.id_to_token(token_id)
 
     # -- persistence ----------------------------------------------------------------------------
-    def save(self, directory: str | Path) -> Path:
-        """Write tokenizer.json and korpus_tokenizer.json; returns the directory."""
+    def save(self, directory: str | Path, model_max_length: int | None = None) -> Path:
+        """Write tokenizer.json, korpus_tokenizer.json and the Hugging Face class with its
+        tokenizer_config.json (``model_max_length``: the longest context, when a model is known)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        data = self._hf_json.encode("utf-8")
-        (directory / TOKENIZER_FILE).write_bytes(data)
-        config = {
-            **self.metadata,
-            "format_version": FORMAT_VERSION,
-            "vocab_size": self.vocab_size,
-            "special_tokens": self.special_tokens,
-            "pretokenizer": {**vars(self.settings), "rules": describe(self.settings.morpheme_boundaries)},
-            "mecab": mecab_dictionary_info(),
-            "tokenizer_json_sha256": hashlib.sha256(data).hexdigest(),
-        }
+        (directory / TOKENIZER_FILE).write_bytes(self._hf_json.encode("utf-8"))
+        config = saved_config(self._hf_json, self.settings, self.special_tokens, self.vocab_size, self.metadata)
         (directory / CONFIG_FILE).write_text(
             json.dumps(config, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        write_hf_files(directory, self.special_tokens, model_max_length)
         return directory
 
 
 def load(directory: str | Path) -> Tokenizer:
     """Load a tokenizer saved by ``Tokenizer.save`` (checks tokenizer.json against its sha256)."""
     directory = Path(directory)
-    config = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
-    data = (directory / TOKENIZER_FILE).read_bytes()
-    if config.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{directory / CONFIG_FILE}: format_version {config.get('format_version')}, "
-                         f"this code reads {FORMAT_VERSION}")
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != config["tokenizer_json_sha256"]:
-        raise ValueError(f"{directory / TOKENIZER_FILE}: sha256 {digest} does not match "
-                         f"{CONFIG_FILE} ({config['tokenizer_json_sha256']}); the files were changed")
-    recorded = dict(config["pretokenizer"])
-    rules = recorded.pop("rules")
-    settings = from_dict(PretokenizerSettings, recorded, "pretokenizer")
-    if rules != describe(settings.morpheme_boundaries):
-        raise ValueError(f"{directory}: trained with morpheme rules {rules}, this code's "
-                         f"{settings.morpheme_boundaries!r} preset differs; ids would not match training")
-    current = mecab_dictionary_info()
-    if settings.morpheme_boundaries != "none" and config["mecab"] != current:
-        log.warning("%s: trained with MeCab %s, running %s: Korean segmentation may differ",
-                    directory, config["mecab"], current)
-    metadata = {"training": config["training"]} if "training" in config else {}
-    return Tokenizer(data.decode("utf-8"), settings, metadata)
+    saved = read_saved(directory / TOKENIZER_FILE, directory / CONFIG_FILE)
+    metadata = {"training": saved.config["training"]} if "training" in saved.config else {}
+    return Tokenizer(saved.hf_json, saved.settings, metadata)
 
 
 _worker: Tokenizer | None = None

@@ -40,9 +40,8 @@ CACHE_ENTRIES = 1 << 18
 
 
 def pattern(digit_group: int = DIGIT_GROUP, max_chars: int = MAX_PIECE_CHARS) -> str:
-    """The piece pattern. One definition for both engines: Python's ``regex`` (V1) here and
-    Oniguruma in tokenizer.json (the HF-only approximation); ``&&[^...]`` is set intersection
-    in both."""
+    """The piece pattern, for Python's ``regex`` (V1: ``&&[^...]`` is set intersection). The
+    Hugging Face class shipped with a tokenizer runs this same code (``hf``)."""
     n = f"{{1,{max_chars}}}"
     return (
         r"'(?i:[sdmt]|ll|ve|re)"

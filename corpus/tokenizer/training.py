@@ -16,7 +16,7 @@ from typing import Any
 import tokenizers
 from tokenizers import decoders, models, pre_tokenizers, trainers
 
-from corpus.tokenizer.model import Tokenizer, hf_pre_tokenizer
+from corpus.tokenizer.model import Tokenizer
 from corpus.tokenizer.pretokenize import Pretokenizer, PretokenizerSettings
 from corpus.tokenizer.specials import SPECIAL_TOKENS
 
@@ -52,7 +52,6 @@ def train(texts: Iterable[str], vocab_size: int = DEFAULT_VOCAB_SIZE, *,
     )
     pieces = _pieces_in_parallel(texts, settings, num_workers) if num_workers > 1 else _pieces(texts, settings)
     hf.train_from_iterator((p for p in pieces if p), trainer=trainer)
-    hf.pre_tokenizer = hf_pre_tokenizer(settings)
     return Tokenizer(hf.to_str(), settings, {"training": metadata or {}})
 
 

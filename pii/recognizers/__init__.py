@@ -16,7 +16,7 @@ from pii.recognizers.korean_ids import (
 )
 from pii.recognizers.network import EmailRecognizer, IpAddressRecognizer
 from pii.recognizers.phone import LANG_REGIONS, InternationalPhoneRecognizer, KoreanPhoneRecognizer
-from pii.recognizers.secrets import SecretRecognizer
+from pii.recognizers.secrets import PrivateKeyRecognizer, SecretRecognizer
 
 LANGUAGE_INDEPENDENT: tuple[type[ContextPatternRecognizer], ...] = (
     EmailRecognizer,
@@ -31,6 +31,7 @@ LANGUAGE_INDEPENDENT: tuple[type[ContextPatternRecognizer], ...] = (
     IpAddressRecognizer,
     KoreanAddressRecognizer,
     SecretRecognizer,
+    PrivateKeyRecognizer,
 )
 
 

@@ -14,11 +14,12 @@ speaks about this number.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import regex
-from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
+from presidio_analyzer.pattern_recognizer import REGEX_TIMEOUT_SECONDS
 
 # How far around a match context words are looked for, in characters. Presidio's default
 # context enhancer looks 5 tokens back; 5 Korean eojeol or English words are ~30-40 chars.
@@ -42,18 +43,36 @@ class Rule(Pattern):
         self.bare = bare
 
 
+class Match(NamedTuple):
+    start: int
+    end: int
+    score: float
+    rule: str
+
+
 class ContextPatternRecognizer(PatternRecognizer):
     """Subclasses set ``PII_TYPE`` (a name from ``pii.placeholders.PII_TYPES``), ``RULES``,
     ``CONTEXT`` and optionally ``NEGATIVE_CONTEXT``, and may override Presidio's
     ``validate_result`` / ``invalidate_result`` and ``needs_context``. ``TRIGGER`` is a cheap
-    stdlib-``re`` regex that any text containing a match must contain; the scrubber runs the
-    recognizer only where its trigger fires."""
+    stdlib-``re`` regex (or a tuple of them) that any text containing a match must contain; the
+    scrubber runs the recognizer only where its trigger fires.
+
+    Two entry points with the same results: Presidio's ``analyze`` (``RecognizerResult``s, for an
+    ``AnalyzerEngine``), and ``matches``, which the scrubber calls: the same patterns, Presidio's
+    validation and scoring rules and the same context check, without Presidio's per-pattern
+    bookkeeping (timestamps, explanation objects), which costs more than the matching on the
+    short windows the scrubber passes."""
 
     PII_TYPE: str = ""
     RULES: Sequence[Rule] = ()
     CONTEXT: Sequence[str] = ()
     NEGATIVE_CONTEXT: Sequence[str] = ()
-    TRIGGER: str = ""
+    TRIGGER: str | tuple[str, ...] = ""
+    # Characters around each trigger hit that any match touching it (and its context words) lies
+    # within: the scrubber runs the patterns on those windows only, so a long document with one
+    # number costs one short scan. None: every match needs the whole text (secrets: ``^`` anchors,
+    # key blocks of thousands of characters).
+    WINDOW: tuple[int, int] | None = (160, 160)
     # Patterns are case-sensitive unless they say (?i): token prefixes such as AKIA are upper-case.
     FLAGS = regex.MULTILINE
 
@@ -69,6 +88,7 @@ class ContextPatternRecognizer(PatternRecognizer):
         )
         self.strict = strict
         self._rules = {rule.name: rule for rule in rules}
+        self._compiled = [(rule, regex.compile(rule.regex, flags=self.FLAGS)) for rule in rules]
         self._context = tuple(word.lower() for word in self.CONTEXT)
         self._negative = tuple(word.lower() for word in self.NEGATIVE_CONTEXT)
 
@@ -86,21 +106,45 @@ class ContextPatternRecognizer(PatternRecognizer):
         kept = []
         for result in super().analyze(text, entities, nlp_artifacts, regex_flags):
             rule = self._rules[result.analysis_explanation.pattern_name]
-            before = text[max(0, result.start - CONTEXT_CHARS_BEFORE):result.start].lower()
-            # Context after the number belongs to its own sentence (``... 1234 (생년월일)``), not the next.
-            after = _SENTENCE_END.split(text[result.end:result.end + CONTEXT_CHARS_AFTER], 1)[0].lower()
-            positive_before = _distance_before(before, self._context)
-            # A decoy word counts only in front of the number (``ISBN 978-...``, ``버전 1.2.3.4``),
-            # and only a context word nearer in front of it overrules it.
-            negative = _decoy_distance(before, self._negative)
-            if negative < NOWHERE and negative <= positive_before:
-                continue
-            if positive_before < NOWHERE or any(word in after for word in self._context):
-                result.score = min(1.0, result.score + CONTEXT_BOOST)
-            elif self.needs_context(rule, text[result.start:result.end]) or (self.strict and rule.bare):
-                continue
-            kept.append(result)
+            score = self._in_context(text, rule, result.start, result.end, result.score)
+            if score is not None:
+                result.score = score
+                kept.append(result)
         return kept
+
+    def matches(self, text: str) -> list[Match]:
+        """What ``analyze`` finds, as (start, end, score, rule name)."""
+        found = []
+        for rule, compiled in self._compiled:
+            for match in compiled.finditer(text, timeout=REGEX_TIMEOUT_SECONDS):
+                start, end = match.span()
+                if start == end:
+                    continue
+                matched = text[start:end]
+                valid = self.validate_result(matched)  # Presidio: True -> 1.0, False -> dropped
+                if valid is False or self.invalidate_result(matched):
+                    continue
+                score = self._in_context(text, rule, start, end, EntityRecognizer.MAX_SCORE if valid else rule.score)
+                if score is not None:
+                    found.append(Match(start, end, score, rule.name))
+        return found
+
+    def _in_context(self, text: str, rule: Rule, start: int, end: int, score: float) -> float | None:
+        """The match's score after its context, or None when the context drops it."""
+        before = text[max(0, start - CONTEXT_CHARS_BEFORE):start].lower()
+        # Context after the number belongs to its own sentence (``... 1234 (생년월일)``), not the next.
+        after = _SENTENCE_END.split(text[end:end + CONTEXT_CHARS_AFTER], 1)[0].lower()
+        positive_before = _distance_before(before, self._context)
+        # A decoy word counts only in front of the number (``ISBN 978-...``, ``버전 1.2.3.4``),
+        # and only a context word nearer in front of it overrules it.
+        negative = _decoy_distance(before, self._negative)
+        if negative < NOWHERE and negative <= positive_before:
+            return None
+        if positive_before < NOWHERE or any(word in after for word in self._context):
+            return min(1.0, score + CONTEXT_BOOST)
+        if self.needs_context(rule, text[start:end]) or (self.strict and rule.bare):
+            return None
+        return score
 
 
 NOWHERE = 1 << 30

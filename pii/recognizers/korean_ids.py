@@ -7,7 +7,9 @@ number. The decision is structural: a real birth date (YYMMDD valid in the centu
 digit names) and a sex/century digit of the right class. The hyphenated form
 ``YYMMDD-GNNNNNN`` is distinctive enough to scrub on structure alone; a bare 13-digit run is
 scrubbed on structure alone only when the old checksum holds, otherwise it needs context
-(주민등록번호, RRN, ...). Trade-off: about 1.5% of random hyphenated ``6-7`` digit numbers have
+(주민등록번호, RRN, ...). So do the other ways people write the separator (a space, a dot, a
+spaced hyphen: ``880514 2135201``, ``951107.2034561``), which read as two numbers without a
+label; full-width digits and en-dashes are folded to ASCII by the scrubber before matching. Trade-off: about 1.5% of random hyphenated ``6-7`` digit numbers have
 a valid date and a sex digit of the right class and are scrubbed (precision), in exchange for
 catching every post-2020 number written the usual way (recall).
 """
@@ -28,7 +30,8 @@ from pii.recognizers.checks import (
 from pii.recognizers.shapes import DIGIT_RUN_TRIGGER, NUM_AFTER, NUM_BEFORE
 
 _BIRTH_DATE = r"[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
-_DASH = r"[\-–]"
+_DASH = r"-"
+_LOOSE_SEPARATOR = r"(?: ?[\-.·] ?| )"
 
 
 class _RegistrationNumberRecognizer(ContextPatternRecognizer):
@@ -46,6 +49,9 @@ class _RegistrationNumberRecognizer(ContextPatternRecognizer):
         return True if type(self).checksum_ok(digits) else None
 
     def needs_context(self, rule: Rule, matched: str) -> bool:
+        # A checksum raises confidence in a bare run; a loose separator needs a label regardless.
+        if rule.name.endswith("_loose"):
+            return True
         return rule.needs_context and not type(self).checksum_ok(only_digits(matched))
 
 
@@ -58,6 +64,8 @@ class RrnRecognizer(_RegistrationNumberRecognizer):
     checksum_ok = staticmethod(rrn_checksum_ok)
     RULES = (
         Rule("rrn", NUM_BEFORE + _BIRTH_DATE + _DASH + r"[1-4][0-9]{6}" + NUM_AFTER, 0.6),
+        Rule("rrn_loose", NUM_BEFORE + _BIRTH_DATE + _LOOSE_SEPARATOR + r"[1-4][0-9]{6}" + NUM_AFTER, 0.4,
+             needs_context=True),
         Rule("rrn_bare", NUM_BEFORE + _BIRTH_DATE + r"[1-4][0-9]{6}" + NUM_AFTER, 0.4, needs_context=True, bare=True),
     )
     CONTEXT = ("주민", "생년월일", "resident registration", "rrn", "registration number")
@@ -72,6 +80,8 @@ class FrnRecognizer(_RegistrationNumberRecognizer):
     checksum_ok = staticmethod(frn_checksum_ok)
     RULES = (
         Rule("frn", NUM_BEFORE + _BIRTH_DATE + _DASH + r"[5-8][0-9]{6}" + NUM_AFTER, 0.6),
+        Rule("frn_loose", NUM_BEFORE + _BIRTH_DATE + _LOOSE_SEPARATOR + r"[5-8][0-9]{6}" + NUM_AFTER, 0.4,
+             needs_context=True),
         Rule("frn_bare", NUM_BEFORE + _BIRTH_DATE + r"[5-8][0-9]{6}" + NUM_AFTER, 0.4, needs_context=True, bare=True),
     )
     CONTEXT = ("외국인", "foreigner", "alien registration", "frn", "registration number",
@@ -127,6 +137,10 @@ class DriverLicenseRecognizer(ContextPatternRecognizer):
         Rule("licence", NUM_BEFORE + _LICENCE_REGION_CODE + r"-[0-9]{2}-[0-9]{6}-[0-9]{2}" + NUM_AFTER, 0.6),
         Rule("licence_region_name", _LICENCE_REGION_NAME + r" ?[0-9]{2}-[0-9]{6}-[0-9]{2}" + NUM_AFTER, 0.6),
         Rule("licence_bare", NUM_BEFORE + _LICENCE_REGION_CODE + r"[0-9]{10}" + NUM_AFTER, 0.3,
+             needs_context=True),
+        # Region codes outside the table (old or mistyped licences, other numbering) after a
+        # licence word: the 2-2-6-2 shape is still a licence when the text says so.
+        Rule("licence_any_region", NUM_BEFORE + r"[0-9]{2}-[0-9]{2}-[0-9]{6}-[0-9]{2}" + NUM_AFTER, 0.3,
              needs_context=True),
     )
     CONTEXT = ("면허", "driver", "licence", "license")

@@ -3,8 +3,10 @@ countries validated with libphonenumber (the ``phonenumbers`` package Presidio u
 
 Korean plan (KCC 전기통신번호관리세칙): mobile 010/011/016-019, Seoul 02, regional 031-033,
 041-044, 051-055, 061-064, internet telephony 070, personal/safe numbers 050X; +82 drops the
-trunk 0. Separators ``-``, ``.``, space (used consistently within a number) or none; the area
-code may be in parentheses.
+trunk 0. Separators ``-``, ``.``, space or a spaced hyphen (used consistently within a number),
+or none; the area code may be in parentheses, or closed by one (``02)282-1196``, an old Korean
+habit), and ``+82 (0)10`` keeps the trunk 0 in parentheses (ITU-T E.123 advises against it;
+business cards do it anyway). Full-width digits and en-dashes are folded by the scrubber.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from pii.recognizers.shapes import DIGIT_RUN_TRIGGER, NUM_AFTER, NUM_BEFORE, loo
 
 _MOBILE = r"01[016789]"
 _LANDLINE = r"(?:02|0(?:3[1-3]|4[1-4]|5[1-5]|6[1-4])|070|050[0-9])"
-_SUBSCRIBER = r"(?P<sep>[\-. ])[0-9]{3,4}(?P=sep)[0-9]{4}"
+_SUBSCRIBER = r"(?P<sep> ?[\-.] ?| )[0-9]{3,4}(?P=sep)[0-9]{4}"
 
 PHONE_CONTEXT = ("전화", "연락", "휴대폰", "핸드폰", "폰번호", "문의", "문자", "tel", "phone", "mobile", "cell",
                  "call", "fax", "팩스", "contact")
@@ -36,8 +38,10 @@ class KoreanPhoneRecognizer(ContextPatternRecognizer):
         Rule("kr_landline", NUM_BEFORE + _LANDLINE + _SUBSCRIBER + NUM_AFTER, 0.6),
         Rule("kr_parenthesized", r"\((?:" + _MOBILE + "|" + _LANDLINE + r")\) ?[0-9]{3,4}[\-. ]?[0-9]{4}"
              + NUM_AFTER, 0.6),
-        Rule("kr_plus82", r"(?<![0-9A-Za-z_])\+82[\-. ]?(?:\(0\))?(?:1[016789]|2|3[1-3]|4[1-4]|5[1-5]|6[1-4]"
-             r"|70|50[0-9])[\-. ]?[0-9]{3,4}[\-. ]?[0-9]{4}" + NUM_AFTER, 0.8),
+        Rule("kr_close_paren", NUM_BEFORE + r"(?:" + _MOBILE + "|" + _LANDLINE + r")\) ?[0-9]{3,4}[\-. ]?[0-9]{4}"
+             + NUM_AFTER, 0.6),
+        Rule("kr_plus82", r"(?<![0-9A-Za-z_])\+82[\-. ]?(?:\(0\)[\-. ]?)?(?:1[016789]|2|3[1-3]|4[1-4]|5[1-5]"
+             r"|6[1-4]|70|50[0-9])[\-. ]?[0-9]{3,4}[\-. ]?[0-9]{4}" + NUM_AFTER, 0.8),
         # An 11-digit run starting 010 is a mobile number written without separators; a
         # 9-10-digit landline run is not distinctive enough without context.
         Rule("kr_mobile_bare", NUM_BEFORE + _MOBILE + r"[0-9]{7,8}" + NUM_AFTER, 0.5, bare=True),

@@ -25,6 +25,16 @@ _DATE = regex.compile(
 def looks_like_date(text: str) -> bool:
     return _DATE.fullmatch(text) is not None
 
-# Trigger for every numeric identifier: seven digits, possibly grouped by separators. The
-# shortest numeric PII (a landline, 02-123-4567) has nine.
-DIGIT_RUN_TRIGGER = r"[0-9](?:[ .\-()/]{0,2}[0-9]){6}"
+# Trigger for every numeric identifier: seven digits, possibly grouped by separators (up to three
+# characters: ``010 - 1234 - 5678``, ``02) 123``). The shortest numeric PII (a landline,
+# 02-123-4567) has nine.
+DIGIT_RUN_TRIGGER = r"[0-9](?:[ .\-()/]{0,3}[0-9]){6}"
+
+# Characters that people (and their input methods) write in place of ASCII digits and hyphens:
+# full-width forms (Korean IMEs' full-width mode: ８８０５１４－...), en/em dashes and minus signs
+# (word processors' auto-format), the ideographic space. The scrubber matches on a copy of the
+# text with each of them mapped to its ASCII twin, one character for one, so offsets do not move.
+LOOKALIKES = str.maketrans(
+    {**{chr(0xFF10 + d): str(d) for d in range(10)}, "－": "-", "‐": "-", "‑": "-", "‒": "-", "–": "-",
+     "—": "-", "−": "-", "．": ".", "（": "(", "）": ")", "\u3000": " ", "＋": "+", "：": ":"})
+LOOKALIKE_TRIGGER = "[\uff0b\uff0d\uff0e\uff08\uff09\uff10-\uff1a\u2010-\u2014\u2212\u3000]"

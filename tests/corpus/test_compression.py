@@ -1,8 +1,11 @@
 """Suffix → codec: every mode round-trips, outputs are real gzip/zstd, damage is an error."""
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
+import zlib
 
 import pytest
 import zstandard
@@ -35,7 +38,7 @@ def test_outputs_are_what_the_standard_tools_read(tmp_path):
     assert gzip.decompress(open(gz, "rb").read()).decode() == TEXT
     with zstandard.ZstdDecompressor().stream_reader(open(zst, "rb")) as reader:
         assert reader.read().decode() == TEXT
-    assert (codec(gz), codec(zst), codec("a.jsonl"), codec("a.bz2")) == ("gzip", "zstd", "", "")
+    assert (codec(gz), codec(zst), codec("a.jsonl"), codec("a.BZ2"), codec("a.xz")) == ("gzip", "zstd", "", "bzip2", "xz")
 
 
 def test_gzip_output_is_byte_identical_across_runs(tmp_path):
@@ -71,3 +74,34 @@ def test_a_given_raw_stream_is_read_and_closed(tmp_path):
     with open_file("gs://bucket/x.jsonl.zst", "rb", raw) as handle:
         assert handle.readline() == b"remote bytes\n"
     assert raw.closed
+
+
+COMPRESSORS = {"x.gz": gzip.compress, "x.zst": zstandard.ZstdCompressor(write_checksum=True).compress,
+               "x.bz2": bz2.compress, "x.xz": lzma.compress}
+LINES = b"".join(b'{"text": "line %d"}\n' % i for i in range(50))
+
+
+@pytest.mark.parametrize("name", sorted(COMPRESSORS))
+def test_a_stream_cut_anywhere_is_an_error_even_at_a_line_boundary_or_before_the_header(tmp_path, name):
+    whole = COMPRESSORS[name](LINES)
+    path = tmp_path / name
+    for cut in sorted({0, 1, len(whole) // 3, len(whole) // 2, len(whole) - 9, len(whole) - 4, len(whole) - 1}):
+        path.write_bytes(whole[:cut])
+        with open_file(str(path)) as handle, pytest.raises(STREAM_ERRORS):
+            handle.read()
+    path.write_bytes(whole)
+    with open_file(str(path)) as handle:
+        assert handle.read() == LINES
+
+
+def test_gzip_cut_exactly_after_a_complete_line_is_still_truncated(tmp_path):
+    # A gzip stream flushed at a line end (as a writer killed mid-file leaves it): its lines decode,
+    # yet the stream has no end; reading it to the end must say so.
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    flushed = compressor.compress(LINES) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(flushed)
+    with open_file(str(path)) as handle:
+        assert handle.readline() == b'{"text": "line 0"}\n'
+        with pytest.raises(EOFError):
+            handle.read()

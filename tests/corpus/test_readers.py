@@ -101,7 +101,7 @@ def test_parquet_rows_become_documents(tmp_path):
     assert read == [(str(path), 2)]
 
 
-def test_parquet_null_text_row_and_non_string_text_column_are_errors(tmp_path):
+def test_parquet_null_text_row_and_non_string_text_column_are_errors_counting_the_footer_rows(tmp_path):
     nulls = tmp_path / "nulls.parquet"
     pq.write_table(pa.table({"text": ["ok", None]}), nulls)
     ints = tmp_path / "ints.parquet"
@@ -111,7 +111,8 @@ def test_parquet_null_text_row_and_non_string_text_column_are_errors(tmp_path):
     assert sorted((e.location, e.error) for e in errors) == [
         (str(ints), "Parquet 'text' column is int64, expected string"),
         (f"{nulls}:2", "record has no 'text' field")]
-    assert sorted(read) == [(str(ints), 1), (str(nulls), 2)]
+    assert sorted(read) == [(str(ints), 2), (str(nulls), 2)]  # the footer says 2 rows
+    assert [e.records for e in errors if e.location == str(ints)] == [2]
 
 
 def test_parquet_text_over_the_record_limit_is_an_error(tmp_path):
@@ -350,3 +351,102 @@ def test_tree_files_are_grouped_into_shards_and_uids_map_back_to_ids(tmp_path):
     assert table.location(make_uid(3, 1)) == "/z.parquet:1"
     with pytest.raises(ValueError, match="ordinal"):
         make_uid(0, 1 << 32)
+
+
+def _parquet_with_corrupt_middle_group(path: Path, rows_per_group: int = 100) -> list[str]:
+    """Three row groups with page checksums; the second group's text data page is overwritten."""
+    texts = [f"document {i} " * 10 for i in range(3 * rows_per_group)]
+    pq.write_table(pa.table({"id": [f"d{i}" for i in range(len(texts))], "text": texts}), path,
+                   row_group_size=rows_per_group, write_page_checksum=True, use_dictionary=False)
+    data = bytearray(path.read_bytes())
+    column = pq.ParquetFile(path).metadata.row_group(1).column(1)
+    middle = column.data_page_offset + column.total_compressed_size // 2
+    data[middle:middle + 32] = b"\xa5" * 32
+    path.write_bytes(bytes(data))
+    return texts
+
+
+def test_parquet_corrupt_data_page_loses_only_its_row_group_counted_by_the_footer(tmp_path):
+    path = tmp_path / "damaged.parquet"
+    texts = _parquet_with_corrupt_middle_group(path)
+    docs, errors, _, read, _ = _read(str(path))
+    assert [d.text for d in docs] == texts[:100] + texts[200:]
+    (error,) = errors
+    assert error.location == f"{path}:101-200" and error.records == 100
+    assert error.error.startswith("unreadable row group 1 (rows 101-200 of the footer's count): OSError")
+    assert read == [(str(path), 300)]  # the footer's row count: kept + errors
+
+
+@pytest.mark.parametrize("text_type", ["string", "large_string", "string_view", "dictionary", "binary"])
+def test_parquet_text_column_of_every_string_encoding_is_read(tmp_path, text_type):
+    texts = [KO, "Guten Tag", KO]
+    column = {"string": pa.array(texts, pa.string()), "large_string": pa.array(texts, pa.large_string()),
+              "string_view": pa.array(texts, pa.string_view()),
+              "dictionary": pa.array(texts).dictionary_encode(),  # what pandas writes for a categorical
+              "binary": pa.array([t.encode() for t in texts], pa.binary())}[text_type]
+    path = tmp_path / f"{text_type}.parquet"
+    pq.write_table(pa.table({"text": column, "source": pa.array(["s"] * 3).dictionary_encode()}), path)
+    docs, errors, _, read, _ = _read(str(path))
+    assert not errors and [d.text for d in docs] == texts and {d.source for d in docs} == {"s"}
+    assert read == [(str(path), 3)]
+
+
+def test_parquet_invalid_utf8_in_a_text_row_is_an_error_of_that_row_only(tmp_path):
+    raw = pa.array([b"good one", b"bad \xff\xfe bytes", b"good two"], pa.binary())
+    as_string = pa.Array.from_buffers(pa.string(), len(raw), raw.buffers())  # no validation: as a buggy writer
+    path = tmp_path / "badutf8.parquet"
+    pq.write_table(pa.table({"text": as_string}), path)
+    docs, errors, _, read, _ = _read(str(path))
+    assert [d.text for d in docs] == ["good one", "good two"]
+    assert [(e.location, e.error) for e in errors] == [
+        (f"{path}:2", "invalid UTF-8 in Parquet column 'text' at byte 4: invalid start byte")]
+    assert read == [(str(path), 3)]
+
+
+def test_jsonl_deep_nesting_and_huge_integers_are_errors_and_the_next_lines_are_read(tmp_path):
+    path = tmp_path / "hostile.jsonl"
+    path.write_bytes(b'{"text": "x", "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n"
+                     + b'{"text": "y", "n": ' + b"1" * 5000 + b"}\n" + _lines([{"text": "after"}]))
+    docs, errors, _, read, _ = _read(str(path))
+    assert [d.text for d in docs] == ["after"]
+    assert [(e.location, e.error) for e in errors] == [
+        (f"{path}:1", "JSON nested deeper than 128 levels"), (f"{path}:2", "JSON integer of 5,000 digits (limit 4,300)")]
+    assert read == [(str(path), 3)]
+
+
+def test_file_names_that_are_not_utf8_are_read_and_reported_readably(tmp_path):
+    root = os.fsencode(tmp_path)
+    with open(root + b"/caf\xe9.jsonl", "wb") as fh:  # Latin-1 name at the top level
+        fh.write(_lines([{"text": "top"}, b"{broken"]))
+    os.makedirs(root + b"/tree/sub\xff")
+    with open(root + b"/tree/sub\xff/note\xfe.txt", "wb") as fh:  # ... and inside a tree
+        fh.write(b"inside")
+    docs, errors, _, read, resolved = _read([str(tmp_path / "*.jsonl"), str(tmp_path / "tree")])
+    assert sorted(d.text for d in docs) == ["inside", "top"]
+    assert {d.id for d in docs} == {f"{tmp_path}/caf\\xe9.jsonl:1", f"{tmp_path}/tree/sub\\xff/note\\xfe.txt"}
+    assert [e.location for e in errors] == [f"{tmp_path}/caf\\xe9.jsonl:2"]
+    for value in [*(d.input for d in docs), *(d.meta["location"] for d in docs), *resolved.kinds, *(k for k, _ in read)]:
+        value.encode("utf-8")  # every reported string is valid UTF-8 (Parquet, JSON and Beam's coders need it)
+
+
+def test_globs_and_trees_never_follow_symlinked_directories_and_count_them(tmp_path):
+    (tmp_path / "d" / "a").mkdir(parents=True)
+    (tmp_path / "d" / "a" / "one.txt").write_text("one")
+    (tmp_path / "d" / "two.txt").write_text("two")
+    (tmp_path / "d" / "a" / "loop").symlink_to(tmp_path / "d")  # a link back to an ancestor
+    docs, _, _, read, resolved = _read(str(tmp_path / "d" / "**" / "*.txt"))
+    assert sorted(d.text for d in docs) == ["one", "two"]  # each file once
+    assert resolved.skipped == {str(tmp_path / "d"): {"symlinked_dir": 1}}
+    docs, _, _, _, resolved = _read(str(tmp_path / "d"))  # the same directory as a tree
+    assert sorted(d.text for d in docs) == ["one", "two"]
+    assert resolved.skipped == {str(tmp_path / "d"): {"symlinked_dir": 1}}
+
+
+def test_tree_rules_apply_to_files_matched_by_a_recursive_glob(tmp_path):
+    _code_tree(tmp_path / "repo")
+    root = str(tmp_path / "repo")
+    docs, _, _, _, resolved = _read(f"{root}/**/*", kind=CODE_KIND)
+    assert sorted(d.meta["path"] for d in docs) == ["src/lib.rs", "src/main.py"]
+    assert {d.input for d in docs} == {root}
+    # node_modules/ and its file, Cargo.lock and app.min.js by the tree rules; .git/ and .hidden.py by the glob
+    assert resolved.skipped == {root: {"generated": 2, "hidden": 2, "vendored_dir": 1}}

@@ -190,16 +190,20 @@ def test_load_refuses_rules_that_differ_from_this_codes(saved, tmp_path):
         load(tmp_path)
 
 
-def test_tokenizer_json_loads_in_hf_and_matches_our_ids_on_text_without_hangul(tok, saved):
-    text = "def add(a, b):\n    return a + b  # sum of 12345\nThe quick brown fox, naïve café."
-    hf = tokenizers.Tokenizer.from_file(str(saved / "tokenizer.json"))
-    assert hf.encode(text, add_special_tokens=False).ids == tok.encode(text)
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_file=str(saved / "tokenizer.json"))
-    assert fast.encode(text, add_special_tokens=False) == tok.encode(text)
-    assert fast.decode(fast.encode(text)) == text
-
-
-def test_tokenizer_json_alone_round_trips_korean_losslessly(saved):
-    hf = tokenizers.Tokenizer.from_file(str(saved / "tokenizer.json"))
-    text = "마감이 잘 안돼서 옆부분이 안맞은게 불편했고 흰색이라 어쩔 수 없긴 하지만 때도 잘타요!"
-    assert hf.decode(hf.encode(text).ids) == text
+def test_a_format_1_directory_loads_with_the_same_ids_and_saves_as_format_2(tok, saved, tmp_path):
+    # Format 1 wrote the regex alone as tokenizer.json's pre-tokenizer (plain HF loaded it, with other
+    # Korean ids); its vocabulary is the same, so it still loads, and is saved guarded.
+    data = json.loads((saved / "tokenizer.json").read_text())
+    data["pre_tokenizer"] = json.loads(pre_tokenizers.Split(tokenizers.Regex(r"\s+"), behavior="isolated").__getstate__())
+    hf_json = json.dumps(data).encode()
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v1" / "tokenizer.json").write_bytes(hf_json)
+    config = json.loads((saved / "korpus_tokenizer.json").read_text())
+    config |= {"format_version": 1, "tokenizer_json_sha256": hashlib.sha256(hf_json).hexdigest()}
+    (tmp_path / "v1" / "korpus_tokenizer.json").write_text(json.dumps(config))
+    text = "마감이 잘 안돼서 옆부분이 안맞은게 불편했고 def f(x): return 12345"
+    old = load(tmp_path / "v1")
+    assert old.encode(text) == tok.encode(text)
+    old.save(tmp_path / "v2")
+    assert (tmp_path / "v2" / "tokenizer.json").read_bytes() == (saved / "tokenizer.json").read_bytes()
+    assert json.loads((tmp_path / "v2" / "korpus_tokenizer.json").read_text())["format_version"] == 2

@@ -4,11 +4,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tokenizers import Regex, pre_tokenizers
 
 from corpus.tokenizer.morphemes import BOUNDARY_TABLE
-from corpus.tokenizer.pretokenize import MAX_PIECE_CHARS, Pretokenizer, PretokenizerSettings, pattern
-from tests.conftest import read_sample
+from corpus.tokenizer.pretokenize import MAX_PIECE_CHARS, Pretokenizer, PretokenizerSettings
 
 SEED = "마감이 잘 안돼서 옆부분이 안맞은게 불편했고 흰색이라 어쩔 수 없긴 하지만 때도 잘타요!"
 SEED_PIECES = ["마감", "이", " 잘", " 안돼서", " 옆", "부분", "이", " 안", "맞은", "게", " 불편", "했고",
@@ -95,15 +93,3 @@ def test_pieces_concatenate_to_the_input_for_any_text(text):
                                  "ㅋ", "\u3164", "\t", "요", "했"]), max_size=60).map("".join))
 def test_pieces_concatenate_to_the_input_for_dense_hangul_mixtures(text):
     assert "".join(_SHARED.pieces(text)) == text
-
-
-def test_tokenizer_json_regex_gives_our_pieces_where_no_morpheme_cut_applies():
-    # tokenizer.json carries pattern() for Oniguruma; HF-only users must get the same pieces as
-    # our regex stage (the only difference being the MeCab cuts inside Hangul runs).
-    hf_split = pre_tokenizers.Split(Regex(pattern()), behavior="isolated")
-    ours = Pretokenizer(PretokenizerSettings(morpheme_boundaries="none"))
-    for name in ("ko", "multi", "code"):
-        for record in read_sample(name, 40):
-            text = record["text"]
-            assert [piece for piece, _ in hf_split.pre_tokenize_str(text)] == ours.pieces(text)
-

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from corpus.completion import write_marker
 from corpus.tokenizer import train, training
 from corpus.tokenizer.sample import BalancedSample
 from tests.conftest import read_sample
@@ -33,6 +34,7 @@ def curated(tmp_path_factory) -> Path:
     _write_bucket(root, "korean", read_sample("ko", 150))  # the smallest bucket sets the budget
     _write_bucket(root, "multilingual", read_sample("multi", 60))
     _write_bucket(root, "code", read_sample("code", 60))
+    write_marker(root.parent, "curate", {})  # as a finished curate leaves OUT: the tokenizer CLI requires it
     return root
 
 
@@ -95,6 +97,12 @@ def test_vocab_smaller_than_specials_plus_bytes_is_rejected():
 def test_cli_reports_a_missing_curated_directory_without_a_traceback(tmp_path):
     result = subprocess.run([sys.executable, "beam_pipeline.py", "tokenizer", "--curated", str(tmp_path / "none"),
                              "--output", str(tmp_path / "tok")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert f"tokenizer: error: {tmp_path} has no _COMPLETE.json" in result.stderr  # no curate ran there
+    assert "Traceback" not in result.stderr
+    result = subprocess.run([sys.executable, "beam_pipeline.py", "tokenizer", "--curated", str(tmp_path / "none"),
+                             "--output", str(tmp_path / "tok"), "--allow-incomplete-input"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "tokenizer:" in result.stderr and "no curated text" in result.stderr
     assert "Traceback" not in result.stderr

@@ -43,15 +43,45 @@ def test_bad_lines_are_reported_left_out_and_make_the_exit_status_nonzero(tmp_pa
         handle.write(b"\n".join(lines) + b"\n")
     assert main([str(src), str(dst)]) == 1
     err = capsys.readouterr().err
-    assert f"{src}:2: not JSON" in err
-    assert f"{src}:3: not a JSON object but list" in err
+    assert f"{src}:2: malformed JSON" in err
+    assert f"{src}:3: JSON record is list, expected an object" in err
     assert f"{src}:4: no string field 'text'" in err
     assert f"{src}:5: no string field 'text'" in err
-    assert f"{src}:6: not UTF-8" in err
+    assert f"{src}:6: invalid UTF-8 in line at byte 21" in err
     assert "8 lines, 2 written, 5 bad" in err
     out = [json.loads(line) for line in dst.read_text(encoding="utf-8").splitlines()]
     assert [(r["id"], r["text"]) for r in out] == [("ok", "mail <|pii:email|>"), ("ok2", "fine")]
 
+
+def test_hostile_lines_never_stop_the_run_and_every_good_record_is_written(tmp_path, capsys):
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    hostile = [
+        b'{"id": "s1", "text": "half \\ud800 pair"}',  # a lone surrogate in the text
+        b'{"id": "s2", "text": "fine", "title": "\\udfff"}',  # ... and in another field
+        b'{"id": "deep", "text": "x", "n": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+        b'{"id": "int", "text": "x", "n": ' + b"7" * 20_000 + b"}",
+        '{"id": "sep", "text": "one\u2028record\x85still\x0cone"}'.encode("utf-8"),
+    ]
+    good = [json.dumps({"id": f"g{i}", "text": f"good {i}"}).encode() for i in range(3)]
+    src.write_bytes(b"\n".join([good[0], *hostile[:2], good[1], *hostile[2:], good[2]]) + b"\n")
+    assert main([str(src), str(dst)]) == 1
+    err = capsys.readouterr().err
+    assert f"{src}:2: 'text' is not valid Unicode (surrogates not allowed at char 5)" in err
+    assert f"{src}:3: record is not valid Unicode" in err
+    assert f"{src}:5: JSON nested deeper than 128 levels" in err
+    assert f"{src}:6: JSON integer of 20,000 digits (limit 4,300)" in err
+    assert "8 lines, 4 written, 4 bad" in err and "Traceback" not in err
+    out = [json.loads(line) for line in dst.read_bytes().split(b"\n") if line]
+    assert [r["id"] for r in out] == ["g0", "g1", "sep", "g2"]
+    assert out[2]["text"] == "one\u2028record\x85still\x0cone"
+
+
+def test_output_appears_only_complete_and_no_temporary_file_is_left(tmp_path):
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl.gz"
+    src.write_text('{"text": "a"}\n', encoding="utf-8")
+    assert main([str(src), str(dst)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl.gz"]
+    assert json.loads(gzip.decompress(dst.read_bytes()))["text"] == "a"
 
 
 def test_zst_input_is_scrubbed_to_a_zst_output(tmp_path, capsys):

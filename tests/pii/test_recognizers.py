@@ -190,3 +190,85 @@ def test_national_phone_formats_need_the_documents_language(scrubber):
     assert found(scrubber, text, "ko") == []
     us = "Call (415) 555-2671 now."
     assert found(scrubber, us, "en") == [("phone", "(415) 555-2671")]
+
+
+# The formats issue 18 lists, each as people write them (the scrubber folds full-width digits and
+# dashes); values invented, shapes from the format references in tests/pii/formats_set.py.
+WRITTEN_VARIANTS = [
+    ("rrn", "주민등록번호 880514 2135201 확인", "880514 2135201"),
+    ("rrn", "주민번호: ８８０５１４－２１３５２０１", "８８０５１４－２１３５２０１"),
+    ("rrn", "주민번호 880514.2135201", "880514.2135201"),
+    ("rrn", "주민등록번호는 880514–2135201입니다", "880514–2135201"),
+    ("rrn", "주민번호 880514 - 2135201", "880514 - 2135201"),
+    ("rrn", "주민등록번호 2103044512873", "2103044512873"),  # post-2020: no valid check digit
+    ("frn", "외국인등록번호 010930 7654321", "010930 7654321"),
+    ("phone", "연락처 010–1234–5678", "010–1234–5678"),
+    ("phone", "전화 010 - 1234 - 5678", "010 - 1234 - 5678"),
+    ("phone", "휴대폰 010.1234.5678", "010.1234.5678"),
+    ("phone", "(010) 1234-5678 로", "(010) 1234-5678"),
+    ("phone", "핸드폰 ０１０－１２３４－５６７８", "０１０－１２３４－５６７８"),
+    ("phone", "Tel +82 10 1234 5678", "+82 10 1234 5678"),
+    ("phone", "Tel +82-(0)10-1234-5678", "+82-(0)10-1234-5678"),
+    ("phone", "문의 02)282-1196", "02)282-1196"),
+    ("phone", "본사 (051) 929-2269", "(051) 929-2269"),
+    ("phone", "팩스 031.123.4567", "031.123.4567"),
+    ("ip_address", "접속 IP 231.45.112.9 차단", "231.45.112.9"),
+    ("ip_address", "서버 주소 245.10.3.77", "245.10.3.77"),
+    ("ip_address", "refused by host at 226.8.14.201", "226.8.14.201"),
+    ("driver_license", "운전면허 35-19-047821-61", "35-19-047821-61"),
+    ("driver_license", "면허번호 91-07-123456-02", "91-07-123456-02"),
+    ("secret", 'GITHUB_TOKEN="ghp_R2d2C3poL0kiSkywalker4Hansolo7Leia42"', "ghp_R2d2C3poL0kiSkywalker4Hansolo7Leia42"),
+    ("secret", "HF_TOKEN=hf_QwErTyUiOpAsDfGhJkLzXcVbNm12345678", "hf_QwErTyUiOpAsDfGhJkLzXcVbNm12345678"),
+    ("secret", "  NPM_TOKEN: npm_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "npm_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"),
+    ("secret", "Authorization: Bearer 4fGh7JkL9mNpQrStUvWxYz0123", "4fGh7JkL9mNpQrStUvWxYz0123"),
+    ("secret", 'api_key = "Qw7Er8Ty9Ui0Op1As2"', "Qw7Er8Ty9Ui0Op1As2"),
+    ("secret", 'password: "Tr0ub4dor&3"', "Tr0ub4dor&3"),
+    ("secret", 'hub = Client(token="a1b2c3d4e5f6g7h8i9j0")', "a1b2c3d4e5f6g7h8i9j0"),
+    ("secret", "SLACK=xoxb-2184736510-4729183746512-Ab3Cd4Ef5Gh6", "xoxb-2184736510-4729183746512-Ab3Cd4Ef5Gh6"),
+    ("secret", "OPENAI_API_KEY=sk-proj-4fGh7JkL9mNpQrStUvWxYz0123", "sk-proj-4fGh7JkL9mNpQrStUvWxYz0123"),
+    ("secret", "key sk-9aB8cD7eF6gH5iJ4kL3mN2oP1qR0sT9 leaked", "sk-9aB8cD7eF6gH5iJ4kL3mN2oP1qR0sT9"),
+]
+
+
+@pytest.mark.parametrize("pii_type,text,value", WRITTEN_VARIANTS, ids=[f"{t}:{v}" for t, _, v in WRITTEN_VARIANTS])
+def test_formats_as_people_write_them_are_found_with_exact_span(scrubber, pii_type, text, value):
+    assert (pii_type, value) in found(scrubber, text, "ko", "code" if pii_type == "secret" else "korean")
+
+
+AMBIGUOUS_WITHOUT_CONTEXT = [
+    "두 값 880514 2135201 을 더한다",  # a spaced RRN shape is two numbers without a label
+    "값 880514.2135201",
+    "그룹 주소 231.45.112.9 로 보낸다",  # a multicast address with no IP/host word
+    "코드 35-19-047821-61",  # a licence shape outside the region table, no licence word
+    "펌웨어 255.1.0.12 배포", "버전 240.2.1.3", "firmware 250.4.4.1", "펌웨어 1.0.23.4로 업데이트",
+    "배포일 2023.11.30. 시행 2020. 10. 5. 기준 2024.1.",
+    "요청 ID 123e4567-e89b-12d3-a456-426614174000",
+    "커밋 3b18e512dba79e4c8300dd08aeb37f8e728b8dad",
+    "용량 2,147,483,648 바이트, 해상도 1920x1080, 가격 ₩1,250,000",
+    "고객센터 1577-1000, 대표번호 1588-1234",
+    "주문번호 20240315-0012345, 송장번호 6098-2231-4410",
+    "Build 10.0.19045.3693, ISBN 978-0-13-468599-1, ISSN 1234-5679, DOI 10.1000/182",
+]
+
+
+@pytest.mark.parametrize("text", AMBIGUOUS_WITHOUT_CONTEXT)
+def test_ambiguous_shapes_need_a_context_word_and_decoys_stay(scrubber, text):
+    assert found(scrubber, text, "ko", "korean") == []
+
+
+CODE_TOKEN_NAMES_THAT_ARE_NOT_SECRETS = [
+    'pad_token = "[PAD]"\neos_token = "</s>"\n', 'tokenizer = "bert-base-uncased"\n', 'max_tokens = "4096"\n',
+    'token = os.environ["HF_TOKEN"]\n', "Authorization: Bearer <token>\n", 'skip = "sk-learn"\n',
+]
+
+
+@pytest.mark.parametrize("code", CODE_TOKEN_NAMES_THAT_ARE_NOT_SECRETS)
+def test_token_named_values_that_are_no_credential_stay(scrubber, code):
+    assert found(scrubber, code, "python", "code") == []
+
+
+def test_a_checksum_raises_confidence_but_a_loose_separator_still_needs_a_label(scrubber):
+    assert rrn_checksum_ok("8805142135201")
+    assert found(scrubber, "값 880514 2135201") == []
+    (finding,) = Scrubber().find("주민번호 880514 2135201")
+    assert finding.type == "rrn" and finding.score == 1.0

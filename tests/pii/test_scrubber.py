@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 import pii
 from pii.eval_data import CODE_DECOYS, DECOYS_EN, DECOYS_KO, generate
 from pii.placeholders import PLACEHOLDERS, placeholder
-from pii.recognizers import network
+from pii.recognizers import LANGUAGE_INDEPENDENT, network
+from pii.recognizers.phone import InternationalPhoneRecognizer
 from pii.scrubber import Finding, Scrubber, resolve_overlaps
 
 
@@ -142,3 +143,49 @@ def test_scrubber_limited_to_some_types_ignores_the_others():
     assert result.text == "<|pii:email|> 010-1234-5678"
     with pytest.raises(ValueError, match="unknown PII types"):
         Scrubber(["emails"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(FRAGMENTS + list(PLACEHOLDERS)), min_size=1, max_size=6),
+       st.sampled_from([" ", "\n", "", "에서 "]))
+def test_spans_index_exactly_the_placeholders_this_scrub_wrote(scrubber, pieces, glue):
+    text = glue.join(pieces)
+    result = scrubber.scrub(text)
+    assert len(result.spans) == len(result.findings)
+    for span, finding in zip(result.spans, result.findings):
+        assert span.type == finding.type
+        assert result.text[span.start:span.start + span.length] == placeholder(span.type)
+    # every other placeholder in the output was typed in the input and is not a span
+    written = {span.start for span in result.spans}
+    typed = [i for i in range(len(result.text)) if result.text.startswith("<|pii:", i) and i not in written]
+    assert len(typed) == sum(text.count(p) for p in PLACEHOLDERS)
+
+
+def test_a_placeholder_typed_in_the_input_is_not_a_span(scrubber):
+    result = scrubber.scrub("<|pii:email|> 그리고 kim@example.com")
+    assert result.text == "<|pii:email|> 그리고 <|pii:email|>"
+    assert [(s.start, s.length, s.type) for s in result.spans] == [(18, 13, "email")]
+
+
+def test_windows_around_trigger_hits_find_what_a_whole_text_scan_finds(monkeypatch):
+    from tests.conftest import read_sample
+    from tests.pii.formats_set import documents
+
+    items = [(d.text, d.lang, d.bucket) for d in generate(200, seed=9)]
+    items += [(d.doc.text, d.doc.lang, d.doc.bucket) for d in documents()]
+    items += [(r["text"], "ko", "korean") for r in read_sample("ko", 150)]
+    windowed = [Scrubber().find(*item) for item in items]
+    for cls in LANGUAGE_INDEPENDENT + (InternationalPhoneRecognizer,):
+        monkeypatch.setattr(cls, "WINDOW", None)
+    assert [Scrubber().find(*item) for item in items] == windowed
+
+
+def test_the_scrubbers_fast_path_finds_what_presidios_analyze_finds():
+    def resolved(results):  # Presidio drops duplicate and contained spans; the scrubber's overlap rule does too
+        return [(f.start, f.end, f.score) for f in resolve_overlaps(Finding("phone", s, e, score, "") for s, e, score in results)]
+
+    for doc in generate(120, seed=13):
+        for recognizer in Scrubber().recognizers(doc.lang, doc.bucket):
+            via_presidio = [(r.start, r.end, r.score) for r in recognizer.analyze(doc.text, [recognizer.PII_TYPE])]
+            fast = [(m.start, m.end, m.score) for m in recognizer.matches(doc.text)]
+            assert resolved(fast) == resolved(via_presidio)

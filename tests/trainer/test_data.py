@@ -1,17 +1,23 @@
 """The stateful loader: disjoint per-rank rows, global state that resumes on another rank count, stage plans."""
 from __future__ import annotations
 
+import dataclasses
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from corpus.manifest import Manifest
-from trainer.synthetic import EOS, write_corpus
+from corpus.shards import FIM_NONE, FIM_PSM, PAD_BUCKET, PackedRow
+from corpus.tokenizer.specials import ENDOFTEXT, FIM_MIDDLE, FIM_PAD, FIM_PREFIX, FIM_SUFFIX
+from trainer.synthetic import EOS, write_corpus, write_rows
 from trainer.data import (DataError, ShardLoader, corpus_fingerprint, plan_stages, segment_layout,
                           verify_corpus_files)
 from trainer.model import IGNORE_INDEX
 from trainer.permutation import RowPermutation
+from trainer.prefetch import PrefetchingLoader
 
 GLOBAL_BATCH_TOKENS = 256  # 8 rows of 32, 4 rows of 64
 
@@ -139,3 +145,94 @@ def test_verify_reports_a_shard_that_changed_after_the_build(tmp_path: Path):
     # Two ranks split the files: the mismatch is found exactly once between them.
     problems = verify_corpus_files(manifest, 0, 2) + verify_corpus_files(manifest, 1, 2)
     assert problems == [f"sha256 mismatch {shard}"]
+
+
+# Special-token ids as every korpus tokenizer has them (corpus/tokenizer/specials.py).
+SPECIALS = {ENDOFTEXT: 0, FIM_PREFIX: 1, FIM_MIDDLE: 2, FIM_SUFFIX: 3, FIM_PAD: 4}
+PAD = SPECIALS[FIM_PAD]
+
+
+def padded_rows() -> list[PackedRow]:
+    """Rows of 16 as the build writes them (interface 3): a document, a FIM segment with <|fim_pad|> filler,
+    and a trailing padding segment (bucket PAD_BUCKET, doc id "", all <|fim_pad|>); then a full row."""
+    fim = [1, 70, 71, 3, 72, PAD, PAD, 2, 73, 0]  # <|fim_prefix|> .. <|fim_suffix|> .. pads <|fim_middle|> .. EOS
+    row0 = np.array([50, 51, 0] + fim + [PAD] * 3, dtype=np.uint32)
+    row1 = np.array(list(range(80, 95)) + [0], dtype=np.uint32)
+    return [PackedRow(row0, (0, 3, 13), (0, 2, PAD_BUCKET), ("a", "b", ""), (FIM_NONE, FIM_PSM, FIM_NONE)),
+            PackedRow(row1, (0,), (1,), ("c",), (FIM_NONE,))]
+
+
+def padded_loader(tmp_path: Path, document_masking: bool, fim_pad_id: int | None = PAD) -> ShardLoader:
+    root = write_rows(tmp_path / f"padded-{document_masking}", [("stage1_4k", 16, padded_rows())], 100, SPECIALS)
+    manifest = Manifest.load(root)
+    plans = plan_stages(manifest, 32, 32, 1)
+    return ShardLoader(root, plans, corpus_fingerprint(manifest), 0, 1, seed=0, document_masking=document_masking,
+                       fim_pad_id=fim_pad_id)
+
+
+@pytest.mark.parametrize("document_masking", [True, False])
+def test_loss_mask_covers_fim_pad_targets_and_every_position_of_the_padding_segment(tmp_path, document_masking):
+    (mb,) = padded_loader(tmp_path, document_masking).next_step().micro_batches
+    by_row = {tuple(row[:3].tolist()): (row, labels) for row, labels in zip(mb.tokens, mb.labels)}
+    tokens, labels = by_row[(50, 51, 0)]
+    targets = tokens[1:].tolist() + [IGNORE_INDEX]
+    expected = [IGNORE_INDEX if t == PAD else t for t in targets]
+    expected[13:] = [IGNORE_INDEX] * 3  # the padding segment: no position predicts
+    if document_masking:
+        expected[2] = IGNORE_INDEX  # document a's <|endoftext|> does not predict document b's first token
+    assert labels.tolist() == expected
+    assert labels.tolist()[12] == IGNORE_INDEX  # the FIM segment's <|endoftext|> predicts a pad: masked
+    full_tokens, full_labels = by_row[(80, 81, 82)]
+    assert full_labels.tolist() == full_tokens[1:].tolist() + [IGNORE_INDEX]  # a full row: every target kept
+
+
+def test_a_padding_segment_is_masked_even_without_a_fim_pad_id(tmp_path):
+    (mb,) = padded_loader(tmp_path, True, fim_pad_id=None).next_step().micro_batches
+    row = [i for i in range(2) if mb.tokens[i, 0] == 50][0]
+    assert (mb.labels[row, 13:] == IGNORE_INDEX).all() and (mb.labels[row, 12] == IGNORE_INDEX)
+    assert mb.labels[row, 7].item() == PAD  # a FIM filler target is only masked by its id
+
+
+@pytest.mark.parametrize("document_masking, expected", [(True, 3 ** 2 + 10 ** 2 + 3 ** 2 + 16 ** 2),
+                                                        (False, 2 * 16 ** 2)])
+def test_attention_square_sums_the_squared_lengths_attention_runs_over(tmp_path, document_masking, expected):
+    (mb,) = padded_loader(tmp_path, document_masking).next_step().micro_batches
+    assert mb.attention_square == expected
+
+
+def test_prefetching_loader_yields_the_same_steps_and_saves_the_state_of_what_was_consumed(corpus: Path):
+    reference = loader_for(corpus, 0, 1)
+    expected = []
+    while (batch := reference.next_step()) is not None:
+        expected.append(batch)
+    first = PrefetchingLoader(loader_for(corpus, 0, 1), depth=3)
+    consumed = [first.next_step() for _ in range(5)]
+    deadline = time.monotonic() + 10
+    while not first._queue.full() and time.monotonic() < deadline:  # let the thread read ahead
+        time.sleep(0.01)
+    state = first.state_dict()
+    ahead = first.loader.state_dict()
+    assert first._queue.full() and (ahead["stage_index"], ahead["position"]) > (state["stage_index"], state["position"])
+    first.close()
+    after_five = loader_for(corpus, 0, 1)
+    for _ in range(5):
+        after_five.next_step()
+    assert state == after_five.state_dict()  # the consumed position, not the prefetched one
+    resumed = PrefetchingLoader(loader_for(corpus, 0, 1), depth=3)
+    resumed.load_state_dict(state)
+    rest = []
+    while (batch := resumed.next_step()) is not None:
+        rest.append(batch)
+    assert resumed.next_step() is None
+    for got, want in zip(consumed + rest, expected, strict=True):
+        assert (got.stage_index, got.position) == (want.stage_index, want.position)
+        assert np.array_equal(got.rows, want.rows)
+        for a, b in zip(got.micro_batches, want.micro_batches, strict=True):
+            assert torch.equal(a.tokens, b.tokens) and torch.equal(a.labels, b.labels)
+
+
+def test_prefetching_loader_raises_the_readers_error_in_the_training_thread(corpus: Path):
+    loader = loader_for(corpus, 0, 1)
+    loader.plans = [dataclasses.replace(loader.plans[0], rows=loader.plans[0].rows + 1)] + loader.plans[1:]
+    with pytest.raises(Exception, match="planned"):
+        PrefetchingLoader(loader).next_step()

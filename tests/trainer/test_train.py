@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 
+import corpus.tokenizer as corpus_tokenizer
 from trainer.synthetic import EOS, write_corpus
 from trainer import export as export_module
 from trainer import train
@@ -62,28 +63,39 @@ def run_process_group(command: list[str], timeout: float) -> tuple[int, str]:
     return process.returncode, stderr
 
 
-def write_tokenizer(directory: Path) -> None:
-    from tokenizers import Tokenizer, models, pre_tokenizers
+def write_tokenizer(directory: Path) -> int:
+    """A real korpus tokenizer (special tokens and bytes only: the smallest vocabulary) for the export test."""
+    from corpus.tokenizer import train
 
-    vocab = {"<|endoftext|>": EOS} | {f"t{i}": i for i in range(1, VOCAB)}
-    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<|endoftext|>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    directory.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(directory / "tokenizer.json"))
+    tokenizer = train(["마감이 잘 안돼서 불편했고", "def f(x):\n    return x"], 320)
+    tokenizer.save(directory)
+    return tokenizer.vocab_size
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("corpus")
-    write_tokenizer(root / "tokenizer")
-    return write_corpus(root, [("stage1_4k", 32, 53), ("stage2_32k", 64, 40)])
+    vocab = write_tokenizer(root / "tokenizer")
+    return write_corpus(root, [("stage1_4k", 32, 53), ("stage2_32k", 64, 40)], vocab_size=vocab)
 
 
 @pytest.fixture(scope="module")
 def straight_run(corpus: Path, tmp_path_factory) -> Path:
-    """STEPS steps without interruption, bf16 compute as in production."""
+    """STEPS steps without interruption, in fp32 (param_dtype auto on CPU; bf16_run is the bf16 twin)."""
     out = tmp_path_factory.mktemp("straight")
     run_trainer(corpus, out / "run", write_config(out / "train.yaml"), STEPS)
+    return out / "run"
+
+
+BF16_STEPS = 4
+BF16_CONFIG = {"param_dtype": "bfloat16", "checkpoint": {"every_steps": BF16_STEPS // 2}}
+
+
+@pytest.fixture(scope="module")
+def bf16_run(corpus: Path, tmp_path_factory) -> Path:
+    """BF16_STEPS steps in bf16 without interruption."""
+    out = tmp_path_factory.mktemp("bf16")
+    run_trainer(corpus, out / "run", write_config(out / "train.yaml", **BF16_CONFIG), BF16_STEPS)
     return out / "run"
 
 
@@ -105,6 +117,18 @@ def test_exact_resume_gives_identical_losses_and_parameters(corpus: Path, straig
     assert trajectory(tmp_path / "run") == trajectory(straight_run)
     resumed = load_checkpoint(latest_complete(tmp_path / "run" / "checkpoints")).state_dict()
     straight = load_checkpoint(latest_complete(straight_run / "checkpoints")).state_dict()
+    assert all(torch.equal(resumed[name], straight[name]) for name in straight)
+
+
+def test_exact_resume_in_bfloat16_gives_identical_losses_and_parameters(corpus: Path, bf16_run: Path, tmp_path: Path):
+    # bf16 parameters and compute (FSDP2 mixed precision, fp32 master weights and optimizer state), as on a GPU.
+    config = write_config(tmp_path / "train.yaml", **BF16_CONFIG)
+    run_trainer(corpus, tmp_path / "resumed", config, BF16_STEPS // 2)
+    run_trainer(corpus, tmp_path / "resumed", config, BF16_STEPS)
+    assert json.loads((tmp_path / "resumed" / "run.json").read_text())["param_dtype"] == "bfloat16"
+    assert trajectory(tmp_path / "resumed") == trajectory(bf16_run)
+    resumed = load_checkpoint(latest_complete(tmp_path / "resumed" / "checkpoints")).state_dict()
+    straight = load_checkpoint(latest_complete(bf16_run / "checkpoints")).state_dict()
     assert all(torch.equal(resumed[name], straight[name]) for name in straight)
 
 
@@ -145,12 +169,11 @@ def test_partial_and_corrupt_checkpoints_are_skipped_and_training_resumes_from_t
     assert trajectory(run) == trajectory(straight_run)
 
 
-def test_param_dtype_auto_is_float32_on_cpu_and_bfloat16_still_trains(corpus: Path, straight_run: Path, tmp_path: Path):
+def test_param_dtype_auto_is_float32_on_cpu_and_bfloat16_still_trains(straight_run: Path, bf16_run: Path):
     assert json.loads((straight_run / "run.json").read_text())["param_dtype"] == "float32"  # auto on CPU
-    run_trainer(corpus, tmp_path / "run", write_config(tmp_path / "train.yaml", param_dtype="bfloat16"), 2)
-    assert json.loads((tmp_path / "run" / "run.json").read_text())["param_dtype"] == "bfloat16"
-    bf16, fp32 = metrics(tmp_path / "run"), metrics(straight_run)[:2]
-    for low, full in zip(bf16, fp32):  # the same steps in bf16 compute: close to fp32, not equal
+    assert json.loads((bf16_run / "run.json").read_text())["param_dtype"] == "bfloat16"
+    bf16, fp32 = metrics(bf16_run), metrics(straight_run)[:BF16_STEPS]
+    for low, full in zip(bf16, fp32, strict=True):  # the same steps in bf16 compute: close to fp32, not equal
         assert low["loss"] == pytest.approx(full["loss"], rel=1e-2) and low["loss"] != full["loss"]
 
 
@@ -169,19 +192,32 @@ def test_loss_falls_on_a_small_corpus(tmp_path: Path):
     assert sum(losses[-5:]) / 5 < 0.7 * losses[0]  # 5.5 -> ~3.4 nats in 25 steps of 256 tokens
 
 
-def test_export_loads_in_transformers_and_gives_our_logits(straight_run: Path, tmp_path: Path):
+def test_export_loads_in_transformers_and_gives_our_logits_and_training_token_ids(
+        corpus: Path, straight_run: Path, tmp_path: Path):
     from transformers import AutoTokenizer, LlamaForCausalLM
 
     out = export_module.export(straight_run, tmp_path / "hf", dtype=torch.float32)
     hf = LlamaForCausalLM.from_pretrained(out).eval()
     assert hf.config.rope_parameters["rope_theta"] == 500_000.0
     ours = load_checkpoint(latest_complete(straight_run / "checkpoints")).eval()
-    tokens = torch.randint(1, VOCAB, (2, 48), generator=torch.Generator().manual_seed(0))
+    tokens = torch.randint(1, hf.config.vocab_size, (2, 48), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = ours(tokens, Layout(torch.arange(48).expand(2, -1), None))
         torch.testing.assert_close(hf(tokens).logits, expected, rtol=1e-5, atol=1e-5)
-    tokenizer = AutoTokenizer.from_pretrained(out)
-    assert tokenizer.eos_token_id == EOS and tokenizer("t5 t7")["input_ids"] == [5, 7]
+        # Packed documents: HF masks within documents from restarting position_ids, as our document masking does
+        # (benchmarks/train_mfu.py's peer relies on it). Only without a KV cache: with one, HF skips that mask.
+        positions = torch.cat([torch.arange(20), torch.arange(28)]).expand(2, -1)
+        doc_ids = torch.cat([torch.zeros(20, dtype=torch.long), torch.ones(28, dtype=torch.long)]).expand(2, -1)
+        packed = ours(tokens, Layout(positions, doc_ids))
+        torch.testing.assert_close(hf(tokens, position_ids=positions, use_cache=False).logits, packed,
+                                   rtol=1e-5, atol=1e-5)
+    text = "마감이 잘 안돼서 <|endoftext|> def f(x):"
+    tokenizer = AutoTokenizer.from_pretrained(out, trust_remote_code=True)
+    assert tokenizer.eos_token_id == EOS and tokenizer.model_max_length == 64
+    assert tokenizer(text)["input_ids"] == corpus_tokenizer.load(corpus / "tokenizer").encode(text)
+    for refused in (None, False):  # without the shipped class, nothing loads (no other ids, silently)
+        with pytest.raises(ValueError, match="trust_remote_code=True"):
+            AutoTokenizer.from_pretrained(out, trust_remote_code=refused)
 
 
 def test_sigterm_checkpoints_the_current_step_and_exits_cleanly(tmp_path: Path):
