@@ -76,6 +76,7 @@ def curate_stages(config: "CurateConfig") -> list:
     PCollection[Document] -> {"kept", "rejected"[, "stats"]} (transforms/stage.py)."""
     from transforms.decontamination import DecontaminationStage
     from transforms.exact_dedup import exact_dedup_stage
+    from transforms.fineweb_quality import fineweb_quality_stage
     from transforms.knowledge import KnowledgeStage
     from transforms.langid import langid_stage
     from transforms.length import length_stage
@@ -90,6 +91,7 @@ def curate_stages(config: "CurateConfig") -> list:
         langid_stage(config.langid) if config.langid.enabled else None,
         length_stage(config.length) if config.length.enabled else None,
         repetition_stage(config.repetition) if config.repetition.enabled else None,
+        fineweb_quality_stage(config.fineweb_quality) if config.fineweb_quality.enabled else None,
         quality_stage(config.quality) if config.quality.enabled else None,
         exact_dedup_stage(config.exact_dedup) if config.exact_dedup.enabled else None,
         MinHashDedup(config.minhash) if config.minhash.enabled else None,
@@ -102,7 +104,6 @@ def curate_stages(config: "CurateConfig") -> list:
 
 def _run_curate(args: argparse.Namespace, beam_args: list[str]) -> int:
     from corpus.config import load
-    from corpus.writable import require_writable
     from transforms.config import CurateConfig
     from transforms.curate import run_curate
     from transforms.decontamination import with_cli_eval_sets
@@ -113,7 +114,6 @@ def _run_curate(args: argparse.Namespace, beam_args: list[str]) -> int:
         stages = curate_stages(config)
     except ValueError as exc:  # ConfigError, RecordFileError, KnowledgeModelError: messages name the cause
         raise SystemExit(f"curate: {exc}") from exc
-    require_writable(args.output)  # before any data is read
     return run_curate(args, beam_args, config, stages)
 
 

@@ -5,14 +5,18 @@
 Input: the text documents of ../shared/data repeated ``--repeat`` times with distinct ids (the
 copies are exact duplicates), in 4 JSONL shards (``curate_vs_datatrove.write_inputs``).
 
-Ours: ``corpus.readers.ReadDocuments`` → ``UniqueIds`` → ``normalize`` → ``ExactDedup`` →
-``WriteParquetShards`` (4 shards) on Beam's DirectRunner (multi_processing, 2 workers).
+Ours: curate itself (``transforms.curate.curate``) with only the normalize and exact-dedup stages:
+phase 1 reads, normalizes and writes each shard with its text hash, phase 2 groups (hash, uid)
+pairs, applies the verdicts by streaming each shard again, then the parts are published; Beam's
+DirectRunner (multi_processing, 2 workers).
 datatrove: its three-step exact dedup (``ExactDedupSignature`` → ``ExactFindDedups`` →
 ``ExactDedupFilter``) on ``LocalPipelineExecutor`` (tasks=4, workers=2), hashing our
 ``normalize_text`` of each document (so both sides find the same duplicates), then
 ``ParquetWriter``; it reads with the same stdlib-json step as curate_vs_datatrove.py (its
 JsonlReader needs orjson, not installed). Ours does more per document: strict UTF-8/record
-checks, the unique-id shuffle, and writes the normalized text. Wall time includes worker start-up.
+checks, the duplicate-source-id check, rejected rows with their text, stats.json and the phase
+markers. Wall time includes worker start-up (three Beam jobs). Figures go to
+``benchmarks/results/exact_dedup_vs_datatrove.json``.
 
     .venv/bin/python benchmarks/exact_dedup_vs_datatrove.py [--repeat N]
 """
@@ -38,26 +42,19 @@ SHARDS = 4
 
 def run_ours(input_glob: str, out: Path) -> tuple[float, int]:
     """Wall seconds and documents written."""
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from corpus.parquet import CURATED_SCHEMA, WriteParquetShards, curated_row
-    from corpus.readers import ReadDocuments, ReaderConfig, UniqueIds, resolve_inputs
+    from corpus.readers import resolve_inputs
+    from transforms.config import CurateConfig
+    from transforms.curate import curate, make_plan
     from transforms.exact_dedup import ExactDedup
-    from transforms.normalize import NormalizeConfig, normalize_stage
+    from transforms.normalize import normalize_stage
 
-    config = ReaderConfig()
-    files = resolve_inputs([input_glob], [], config.skip).files
-    options = PipelineOptions(runner="DirectRunner", direct_num_workers=2, direct_running_mode="multi_processing")
+    config = CurateConfig()
+    inputs = resolve_inputs([input_glob], [], config.read.skip)
+    plan = make_plan(inputs, config, [normalize_stage(config.normalize), ExactDedup(config.exact_dedup)], str(out))
     start = time.perf_counter()
-    with beam.Pipeline(options=options) as pipeline:
-        docs = (pipeline | ReadDocuments(files, config))["docs"]
-        docs = (docs | UniqueIds())["kept"]
-        docs = (docs | normalize_stage(NormalizeConfig()))["kept"]
-        docs = (docs | ExactDedup())["kept"]
-        _ = docs | beam.Map(curated_row) | WriteParquetShards(str(out), CURATED_SCHEMA, SHARDS)
+    curate(plan, ["--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"])
     seconds = time.perf_counter() - start
-    return seconds, pq.read_table(out).num_rows
+    return seconds, sum(pq.read_table(out / "curated" / b).num_rows for b in ("korean", "multilingual", "code"))
 
 
 def normalized_content(doc) -> str:
@@ -111,18 +108,14 @@ def main() -> int:
         print(f"korpus Beam DirectRunner:              {ours_seconds:7.1f} s  {n_docs / ours_seconds:8.1f} docs/s  "
               f"kept {ours_kept}")
         print(f"ratio ours/datatrove (docs/s): {dt_seconds / ours_seconds:.2f}")
+        write_result("exact_dedup_vs_datatrove", {
+            "documents": n_docs, "repeat": args.repeat, "workers": 2,
+            "datatrove": {"seconds": round(dt_seconds, 2), "kept": dt_kept},
+            "ours": {"seconds": round(ours_seconds, 2), "kept": ours_kept},
+            "ratio_docs_per_s": round(dt_seconds / ours_seconds, 3)})
         if ours_kept != dt_kept:
             print(f"note: kept counts differ by {ours_kept - dt_kept}: ours also rejects documents that normalize "
                   "to nothing (normalize:empty)")
-    write_result(
-        "exact_dedup_vs_datatrove",
-        compares="read -> normalize -> exact dedup -> Parquet: our Beam transforms (DirectRunner, 2 workers) vs datatrove's "
-        "exact-dedup stages + ParquetWriter (4 tasks, 2 workers), the sample's text documents repeated",
-        headline={"ours/datatrove docs/s": dt_seconds / ours_seconds},
-        figures={"documents": n_docs, "repeat": args.repeat,
-                 "ours": {"wall_s": ours_seconds, "docs_per_s": n_docs / ours_seconds, "kept": ours_kept},
-                 "datatrove": {"wall_s": dt_seconds, "docs_per_s": n_docs / dt_seconds, "kept": dt_kept},
-                 "ratio_ours_over_datatrove_docs_per_s": dt_seconds / ours_seconds})
     return 0
 
 

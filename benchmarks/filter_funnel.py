@@ -1,15 +1,16 @@
 #!/usr/bin/env python
 """What the default per-document filters keep of the sample data, and how accurate LID is.
 
-Runs langid -> length -> repetition -> quality (default config) over ../shared/data
+Runs langid -> length -> repetition -> fineweb_quality -> quality (default config, or ``--config``) over ../shared/data
 (ko, multi as text; code as code) and prints, per file: documents, kept fraction, rejections by
 reason; and lid.176's accuracy against the records' given ``lang`` (trustworthy there, see
 ../shared/data/SOURCES.md) for the windowed sample we score and, for comparison, the first line.
 
-    .venv/bin/python benchmarks/filter_funnel.py
+    .venv/bin/python benchmarks/filter_funnel.py [--config configs/demo.yaml]
 """
 from __future__ import annotations
 
+import argparse
 import collections
 import gzip
 import json
@@ -20,8 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.record import write_result  # noqa: E402
+from corpus.config import load  # noqa: E402
 from corpus.document import CODE_KIND, TEXT_KIND, Document  # noqa: E402
 from transforms.config import CurateConfig  # noqa: E402
+from transforms.fineweb_quality import FineWebQualityFilter  # noqa: E402
 from transforms.langid import LanguageIdFilter  # noqa: E402
 from transforms.length import LengthFilter  # noqa: E402
 from transforms.quality import QualityFilter  # noqa: E402
@@ -36,9 +39,12 @@ def records(name: str) -> list[dict]:
 
 
 def main() -> int:
-    config = CurateConfig()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default=None, help="curate config YAML (default: the defaults)")
+    config = load(CurateConfig, parser.parse_args().config)
     lid = LanguageIdFilter(config.langid)
-    chain = [lid, LengthFilter(config.length), RepetitionFilter(config.repetition), QualityFilter(config.quality)]
+    chain = [lid, LengthFilter(config.length), RepetitionFilter(config.repetition),
+             FineWebQualityFilter(config.fineweb_quality), QualityFilter(config.quality)]
     for doc_filter in chain:
         doc_filter.setup()
     lid_hits = {"windows": 0, "first line": 0}
@@ -70,12 +76,11 @@ def main() -> int:
         print(f"LID accuracy vs given lang ({sample}): {hits}/{lid_total} = {hits / lid_total:.2%}")
     write_result(
         "filter_funnel",
-        compares="what the default per-document filters (langid -> length -> repetition -> quality) keep of each sample "
-        "file, and lid.176's accuracy against the records' given lang (scored windows vs the first line)",
+        {"funnel": funnel, "lid_accuracy": {s: h / lid_total for s, h in lid_hits.items()}, "lid_documents": lid_total},
+        compares="what the default per-document filters keep of each sample file, and lid.176's accuracy against the "
+                 "records' given lang (scored windows vs the first line)",
         headline={**{f"kept {name}": f["kept_share"] for name, f in funnel.items()},
-                  "LID accuracy": lid_hits["windows"] / lid_total},
-        figures={"funnel": funnel, "lid_accuracy": {s: h / lid_total for s, h in lid_hits.items()},
-                 "lid_documents": lid_total})
+                  "LID accuracy": lid_hits["windows"] / lid_total})
     return 0
 
 

@@ -119,16 +119,14 @@ def read_jsonl(line: str) -> Document:
 
 
 def run_korpus(corpus: Path, config: MinHashConfig, workdir: Path) -> tuple[set[str], Clock, dict]:
-    import apache_beam as beam
+    """The stage as a curate phase runs it: signatures written beside the documents in a phase
+    file (the previous phase's job), verdicts from band keys and looked-up candidate pairs."""
+    from tests.transforms.verdict_harness import run_verdict_stage
 
-    with Clock() as clock, beam.Pipeline() as pipeline:
-        out = (pipeline | beam.io.ReadFromText(str(corpus)) | "Parse" >> beam.Map(read_jsonl)
-               | MinHashDedup(config))
-        out["rejected"] | "Ids" >> beam.Map(lambda r: r.doc.id) | "WriteIds" >> beam.io.WriteToText(str(workdir / "removed"))
-        out["stats"] | "Json" >> beam.Map(json.dumps) | "WriteStats" >> beam.io.WriteToText(str(workdir / "stats"))
-    removed = {line for f in workdir.glob("removed-*") for line in f.read_text("utf-8").splitlines()}
-    (stats,) = [json.loads(line) for f in workdir.glob("stats-*") for line in f.read_text("utf-8").splitlines()]
-    return removed, clock, stats
+    docs = [read_jsonl(line) for line in corpus.read_text("utf-8").splitlines()]
+    with Clock() as clock:
+        outcome = run_verdict_stage(MinHashDedup(config), docs, workdir, files_per_shard=4)
+    return set(outcome.rejected), clock, outcome.stats
 
 
 def run_datatrove(corpus: Path, bands: int, rows: int, config: MinHashConfig, workdir: Path) -> tuple[set[str], Clock]:

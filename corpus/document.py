@@ -21,7 +21,7 @@ class Document:
     """One document. ``kind`` says how it entered (``--input`` text or ``--code-input`` code);
     ``bucket`` is decided by language ID for text and is always ``code`` for code."""
 
-    id: str
+    id: str  # unique by construction: the record's location (``corpus.readers``)
     text: str
     source: str
     kind: str = TEXT_KIND
@@ -35,6 +35,10 @@ class Document:
     # (curated column ``pii_spans``); the build encodes exactly these as reserved ids.
     pii_spans: tuple[tuple[int, int, str], ...] = ()
     meta: dict[str, str] = field(default_factory=dict)  # path, license, given lang, ...
+    source_id: str | None = None  # the record's own ``id`` field, when it had one
+    # Compact form of ``id`` for shuffles: input shard << 32 | record ordinal (``corpus.readers``).
+    uid: int = 0
+    cluster_size: int = 1  # size of the near-duplicate cluster this survivor stands for (MinHash)
 
 
 @dataclass
@@ -59,3 +63,4 @@ class ReadError:
     error: str
     excerpt: str = ""
     records: int = 1
+    uid: int = 0  # shard << 32 | records read before it in that shard: where curate files it

@@ -1,27 +1,22 @@
-"""Curation's Parquet outputs: the row schemas, and a deterministic sharded writer (Beam).
+"""Curation's Parquet outputs: the row schemas, and a streaming writer that cuts row groups by bytes.
 
-``WriteParquetShards`` hash-partitions rows by a key (BLAKE2b of the id, not Python's salted
-``hash``) into a fixed number of shards, sorts each shard's rows, and writes
-``part-SSSSS-of-NNNNN.parquet`` through a temporary name and a rename, so a reader never sees a
-half-written shard. The bytes depend only on the rows and ``num_shards``: same input + config →
-identical files on any runner and worker count. A worker holds one shard in memory: at scale,
-choose ``num_shards`` so that a shard is a few hundred MB (e.g. 2,000 shards for 1 TB of text).
-Every shard file is written, an empty one with zero rows.
+``ParquetStreamWriter`` takes rows one at a time and writes a row group whenever the rows buffered
+reach ``row_group_bytes`` (or ``row_group_rows``), so a worker holds one row group, never a file;
+the file appears under its name only when closed (``corpus.storage.create_atomic``: a killed or
+retried worker never leaves a torn file). The bytes depend only on the rows and their order.
+Curate (``transforms/curate.py``) writes each input shard's rows in read order and cuts the
+published ``part-*.parquet`` files from whole row groups by size (``transforms/publish.py``).
 """
 from __future__ import annotations
 
-import os
-from typing import Any, Iterable, Sequence
+from contextlib import ExitStack
+from typing import Any
 
-import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 
+from corpus import storage
 from corpus.document import Document, ReadError, Rejection
-from corpus.hashing import hash64
-from corpus.storage import is_url
 
 # Meta keys the readers set that get their own column; any other meta key lands in ``meta``.
 _META_COLUMNS = {"location": "location", "path": "path", "license": "license", "lang": "given_lang"}
@@ -35,11 +30,12 @@ CURATED_SCHEMA = pa.schema([
     ("meta", pa.map_(pa.string(), pa.string())),
     # Placeholders written by the PII stage, in code points of ``text`` (see corpus.document).
     ("pii_spans", pa.list_(pa.struct([("start", pa.int32()), ("length", pa.int32()), ("type", pa.string())]))),
+    ("source_id", pa.string()), ("cluster_size", pa.int32()),
 ])
 REJECTED_SCHEMA = pa.schema([
     ("id", pa.string()), ("source", pa.string()), ("bucket", pa.string()), ("reason", pa.string()),
     ("detail", pa.string()), ("text", pa.string()), ("kind", pa.string()), ("input", pa.string()),
-    ("location", pa.string()),
+    ("location", pa.string()), ("source_id", pa.string()),
 ])
 ERRORS_SCHEMA = pa.schema([
     ("input", pa.string()), ("location", pa.string()), ("error", pa.string()), ("excerpt", pa.string()),
@@ -50,7 +46,8 @@ ERRORS_SCHEMA = pa.schema([
 def curated_row(doc: Document) -> dict[str, Any]:
     row = {"id": doc.id, "text": doc.text, "bucket": doc.bucket, "lang": doc.lang,
            "lang_score": float(doc.lang_score), "source": doc.source, "knowledge": float(doc.knowledge),
-           "pii": int(doc.pii), "kind": doc.kind, "input": doc.input}
+           "pii": int(doc.pii), "kind": doc.kind, "input": doc.input, "source_id": doc.source_id,
+           "cluster_size": int(doc.cluster_size)}
     for key, column in _META_COLUMNS.items():
         row[column] = doc.meta.get(key, "")
     extra = {k: str(v) for k, v in doc.meta.items() if k not in _META_COLUMNS and k not in _READER_ONLY_META}
@@ -63,7 +60,7 @@ def rejected_row(rejection: Rejection) -> dict[str, Any]:
     doc = rejection.doc
     return {"id": doc.id, "source": doc.source, "bucket": doc.bucket, "reason": rejection.reason,
             "detail": rejection.detail, "text": doc.text, "kind": doc.kind, "input": doc.input,
-            "location": doc.meta.get("location", "")}
+            "location": doc.meta.get("location", ""), "source_id": doc.source_id}
 
 
 def error_row(error: ReadError) -> dict[str, Any]:
@@ -71,56 +68,63 @@ def error_row(error: ReadError) -> dict[str, Any]:
             "records": error.records}
 
 
-def shard_of(key: str, num_shards: int) -> int:
-    return hash64(key) % num_shards
-
-
 def shard_name(shard: int, num_shards: int) -> str:
     return f"part-{shard:05d}-of-{num_shards:05d}.parquet"
 
 
-class _WriteShardFn(beam.DoFn):
-    def __init__(self, directory: str, schema: pa.Schema, num_shards: int, sort_fields: Sequence[str]):
-        self.directory, self.schema, self.num_shards = directory, schema, num_shards
-        self.sort_fields = tuple(sort_fields)
-        self._rows = Metrics.counter("parquet", "rows_written")
-        self._files = Metrics.counter("parquet", "files_written")
-
-    def process(self, element: tuple[int, Iterable[dict]]) -> Iterable[str]:
-        shard, rows = element
-        rows = sorted((r for r in rows if r is not None), key=lambda r: tuple(r[f] for f in self.sort_fields))
-        table = pa.Table.from_pylist(rows, schema=self.schema)
-        final = FileSystems.join(self.directory, shard_name(shard, self.num_shards))
-        temp = FileSystems.join(self.directory, "." + shard_name(shard, self.num_shards) + ".tmp")
-        if not is_url(self.directory):
-            os.makedirs(self.directory, exist_ok=True)
-        with FileSystems.create(temp) as handle:
-            pq.write_table(table, handle, compression="zstd", row_group_size=10_000)
-        FileSystems.rename([temp], [final])
-        self._rows.inc(len(rows))
-        self._files.inc()
-        yield final
+ROW_GROUP_BYTES = 16 * 1024 * 1024
+ROW_GROUP_ROWS = 10_000
+ROW_OVERHEAD_BYTES = 200  # the non-text columns of a row, roughly, for the row-group cut
 
 
-class WriteParquetShards(beam.PTransform):
-    """PCollection[dict row] -> PCollection[str path written]; see the module docstring.
-    ``sort_fields`` order rows inside a shard; they must make the order total (e.g. id)."""
+def row_bytes(row: dict[str, Any]) -> int:
+    """The size a row counts for when row groups are cut: its text (UTF-8 length bound) + overhead."""
+    text = row.get("text") or ""
+    return len(text) * (1 if text.isascii() else 3) + ROW_OVERHEAD_BYTES
 
-    def __init__(self, directory: str, schema: pa.Schema, num_shards: int, shard_field: str = "id",
-                 sort_fields: Sequence[str] = ("id",)):
-        super().__init__()
-        if num_shards < 1:
-            raise ValueError("num_shards must be >= 1")
-        self.directory, self.schema, self.num_shards = directory, schema, num_shards
-        self.shard_field, self.sort_fields = shard_field, tuple(sort_fields)
 
-    def expand(self, rows: beam.PCollection) -> beam.PCollection:
-        field, n = self.shard_field, self.num_shards
-        keyed = rows | "Shard" >> beam.Map(lambda r: (shard_of(r[field], n), r))
-        # One placeholder per shard: every shard file exists (possibly with zero rows), so a
-        # consumer sees the same N files whatever the data, and stale shards cannot linger.
-        placeholders = rows.pipeline | "EveryShard" >> beam.Create([(shard, None) for shard in range(n)])
-        return ((keyed, placeholders)
-                | "WithEveryShard" >> beam.Flatten()
-                | "GroupShard" >> beam.GroupByKey()
-                | "Write" >> beam.ParDo(_WriteShardFn(self.directory, self.schema, n, self.sort_fields)))
+class ParquetStreamWriter:
+    """Writes rows to ``path`` one row group at a time (see the module docstring)."""
+
+    def __init__(self, path: str, schema: pa.Schema, row_group_bytes: int = ROW_GROUP_BYTES,
+                 row_group_rows: int = ROW_GROUP_ROWS):
+        self.path, self.schema = path, schema
+        self._row_group_bytes, self._row_group_rows = row_group_bytes, row_group_rows
+        self._stack = ExitStack()
+        sink = self._stack.enter_context(storage.create_atomic(path))
+        self._writer = pq.ParquetWriter(sink, schema, compression="zstd")
+        self._rows: list[dict[str, Any]] = []
+        self._buffered = 0
+        self.rows_written = 0
+
+    def write(self, row: dict[str, Any]) -> None:
+        self._rows.append(row)
+        self._buffered += row_bytes(row)
+        if self._buffered >= self._row_group_bytes or len(self._rows) >= self._row_group_rows:
+            self._flush()
+
+    def write_table(self, table: pa.Table) -> None:
+        """Appends a whole table as one row group (the publish step copies row groups)."""
+        self._flush()
+        self._writer.write_table(table.cast(self.schema), row_group_size=max(table.num_rows, 1))
+        self.rows_written += table.num_rows
+
+    def _flush(self) -> None:
+        if self._rows:
+            table = pa.Table.from_pylist(self._rows, schema=self.schema)
+            self._writer.write_table(table, row_group_size=len(self._rows))
+            self.rows_written += len(self._rows)
+            self._rows, self._buffered = [], 0
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
+        self._stack.close()  # renames the temporary file to ``path``
+
+    def abort(self) -> None:
+        """Drop the file (a failed bundle): the temporary file is deleted, ``path`` never appears."""
+        self._rows = []
+        try:
+            self._writer.close()
+        finally:
+            self._stack.__exit__(RuntimeError, RuntimeError("aborted"), None)

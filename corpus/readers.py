@@ -9,11 +9,14 @@ Formats, chosen by file name:
 - A directory (or a file of any other name): a tree of plain-text or code files, one file one
   document. Code language comes from the extension (``CODE_EXTENSIONS``).
 
-Ids: the given ``id`` (string or integer) when present, else the record's location
-(``path:line`` for JSONL, ``path:row`` for Parquet, the file path for tree files) — stable across
-reruns as long as the inputs are passed with the same paths. Uniqueness across all inputs is
-enforced by ``UniqueIds``: among records sharing an id, the first read (smallest input path, then
-line/row) keeps it, the others are rejected ``read:duplicate_id``.
+Ids are unique by construction: a document's ``id`` is its location (``path:line`` for JSONL,
+``path:row`` for Parquet, the file path for tree files), stable across reruns as long as the
+inputs are passed with the same paths. A record's own ``id`` field (string or integer) is kept as
+``source_id``; duplicated source ids are found later by shuffling ids only
+(``transforms.unique_ids``). Inputs are read in *shards* (``InputShard``: one JSONL/Parquet file,
+or up to ``TREE_FILES_PER_SHARD`` files of a tree); ``uid = shard << 32 | ordinal`` is the compact
+id that shuffles carry (an integer, not the location string), and ``ShardTable.location`` turns
+it back into the id without reading anything.
 
 Every record becomes exactly one ``Document`` or one ``ReadError`` (invalid UTF-8, malformed or
 too deeply nested JSON, an integer of too many digits, missing/non-string ``text``, lone
@@ -52,10 +55,11 @@ from apache_beam.metrics import Metrics
 from corpus import globs
 from corpus.compression import SUFFIXES as COMPRESSION_SUFFIXES
 from corpus.compression import open_file
-from corpus.document import CODE, CODE_KIND, KOREAN, MULTILINGUAL, TEXT_KIND, Document, ReadError, Rejection
+from corpus.document import CODE, CODE_KIND, KOREAN, MULTILINGUAL, TEXT_KIND, Document, ReadError
 from corpus.io_errors import readable
 from corpus.records import (UTF8_BOM, DamagedStream, JsonLimits, RecordError, check_unicode, decode_utf8,
                             parse_object, read_lines)
+from corpus.shuffle_meter import ShuffleMeter
 from corpus.storage import is_url, match
 
 ERRORS, SKIPPED, READ = "errors", "skipped", "read"
@@ -131,6 +135,56 @@ class InputFile:
     def name(self) -> str:
         """``path`` as reported (valid UTF-8)."""
         return readable(self.path)
+
+
+TREE_FILES_PER_SHARD = 256  # one phase file per shard: a tree of 100k files must not become 100k files
+ORDINAL_BITS = 32
+
+
+@dataclass(frozen=True)
+class InputShard:
+    """What one worker reads in one go and what curate's phase files are partitioned by."""
+
+    index: int
+    files: tuple[InputFile, ...]
+
+
+def plan_shards(files: list[InputFile]) -> list[InputShard]:
+    """JSONL/Parquet files are a shard each; consecutive files of one tree are grouped, at most
+    ``TREE_FILES_PER_SHARD`` per shard. Deterministic in the (sorted) file list."""
+    groups: list[list[InputFile]] = []
+    for item in files:
+        last = groups[-1] if groups else None
+        if (item.format == "file" and last and last[0].format == "file" and last[0].input == item.input
+                and len(last) < TREE_FILES_PER_SHARD):
+            last.append(item)
+        else:
+            groups.append([item])
+    return [InputShard(index, tuple(group)) for index, group in enumerate(groups)]
+
+
+def make_uid(shard: int, ordinal: int) -> int:
+    if not 0 <= ordinal < 1 << ORDINAL_BITS:
+        raise ValueError(f"record ordinal {ordinal} does not fit in {ORDINAL_BITS} bits")
+    return shard << ORDINAL_BITS | ordinal
+
+
+def shard_of_uid(uid: int) -> int:
+    return uid >> ORDINAL_BITS
+
+
+class ShardTable:
+    """uid -> the document's id (its location), from the shard list alone."""
+
+    def __init__(self, shards: list[InputShard]):
+        self._shards = shards
+
+    def location(self, uid: int) -> str:
+        shard, ordinal = uid >> ORDINAL_BITS, uid & ((1 << ORDINAL_BITS) - 1)
+        files = self._shards[shard].files
+        if files[0].format == "file":
+            return files[ordinal - 1].name
+        return f"{files[0].name}:{ordinal}"
 
 
 class InputError(ValueError):
@@ -289,35 +343,43 @@ def _excerpt(raw: bytes | str) -> str:
 
 
 class ReadFileFn(beam.DoFn):
-    """Reads one ``InputFile``: Documents on the main output, ``ReadError`` on ``errors``,
-    ``(input, rule)`` on ``skipped``, and ``(input, records)`` on ``read`` (the independent record
-    count that stats.json checks ``kept + rejected + errors`` against; a ``ReadError`` counts the
-    ``records`` it stands for)."""
+    """Reads one ``InputShard``: Documents on the main output (``uid`` set from the shard and the
+    record's line/row, or its position in a tree shard), ``ReadError`` on ``errors``,
+    ``(input, rule)`` on ``skipped``, and ``(input, records)`` per file on ``read`` (the
+    independent record count that stats.json checks ``kept + rejected + errors`` against; a
+    ``ReadError`` counts the ``records`` it stands for)."""
 
-    def __init__(self, config: ReaderConfig):
+    def __init__(self, config: ReaderConfig, shards: list[InputShard] | None = None):
         self.config = config
+        self._shards = shards  # when given, elements are shard indices (what a shuffle carries)
         self._records = Metrics.counter("read", "records")
         self._errors = Metrics.counter("read", "errors")
         self._skipped = Metrics.counter("read", "skipped_files")
 
-    def process(self, item: InputFile) -> Iterable:
-        records = 0
-        for out in self._read(item):
-            if isinstance(out, tuple):  # a skipped tree file: not a record
-                self._skipped.inc()
-                yield beam.pvalue.TaggedOutput(SKIPPED, out)
-                continue
-            if isinstance(out, ReadError):
-                out = _reportable(out)
-                records += out.records
-                self._records.inc(out.records)
-                self._errors.inc(out.records)
-                yield beam.pvalue.TaggedOutput(ERRORS, out)
-            else:
-                records += 1
-                self._records.inc()
-                yield out
-        yield beam.pvalue.TaggedOutput(READ, (item.input, records))
+    def process(self, shard: InputShard | int) -> Iterable:
+        if isinstance(shard, int):
+            shard = self._shards[shard]
+        for position, item in enumerate(shard.files, start=1):
+            records = 0
+            for out in self._read(item):
+                if isinstance(out, tuple):  # a skipped tree file: not a record
+                    self._skipped.inc()
+                    yield beam.pvalue.TaggedOutput(SKIPPED, out)
+                    continue
+                if isinstance(out, ReadError):
+                    out = _reportable(out)
+                    records += out.records
+                    self._records.inc(out.records)
+                    self._errors.inc(out.records)
+                    out.uid = make_uid(shard.index, position if item.format == "file" else records)
+                    yield beam.pvalue.TaggedOutput(ERRORS, out)
+                else:
+                    records += 1
+                    self._records.inc()
+                    ordinal = position if item.format == "file" else int(out.meta["line"])
+                    out.uid = make_uid(shard.index, ordinal)
+                    yield out
+            yield beam.pvalue.TaggedOutput(READ, (item.input, records))
 
     def _read(self, item: InputFile) -> Iterator[Document | ReadError | tuple[str, str]]:
         try:
@@ -433,7 +495,7 @@ class ReadFileFn(beam.DoFn):
             yield ReadError(item.input, item.name, str(exc), _excerpt(raw))
             return
         lang = CODE_EXTENSIONS[ext] if item.kind == CODE_KIND else ""
-        yield self._make(item, text, doc_id=item.name, location=item.name, line=0,
+        yield self._make(item, text, location=item.name, line=0,
                          source=os.path.basename(item.input.rstrip("/")) or item.input,
                          meta={"path": readable(item.relpath)}, lang=lang)
 
@@ -446,9 +508,9 @@ class ReadFileFn(beam.DoFn):
             raise RecordError(f"'text' is {type(text).__name__}, expected string")
         given_id = data.get("id")
         if given_id is None or given_id == "":
-            doc_id = location
+            source_id = None
         elif isinstance(given_id, (str, int)) and not isinstance(given_id, bool):
-            doc_id = check_unicode(str(given_id), "'id'")
+            source_id = check_unicode(str(given_id), "'id'")
         else:
             raise RecordError(f"'id' is {type(given_id).__name__}, expected string or integer")
         meta = {}
@@ -465,14 +527,15 @@ class ReadFileFn(beam.DoFn):
         size = len(check_unicode(text, "'text'").encode("utf-8"))
         if size > self.config.max_record_bytes:  # JSONL lines are cut earlier; this is for Parquet
             raise RecordError(f"record too large (> {self.config.max_record_bytes} bytes)")
-        return self._make(item, text, doc_id, location, line, source, meta, lang)
+        return self._make(item, text, location, line, source, meta, lang, source_id)
 
     @staticmethod
-    def _make(item: InputFile, text: str, doc_id: str, location: str, line: int, source: str,
-              meta: dict[str, str], lang: str) -> Document:
+    def _make(item: InputFile, text: str, location: str, line: int, source: str, meta: dict[str, str],
+              lang: str, source_id: str | None = None) -> Document:
         meta = dict(meta, location=location, line=str(line))
-        return Document(id=doc_id, text=text, source=source, kind=item.kind, input=item.input,
-                        bucket=default_bucket(item.kind, meta.get("lang", "")), lang=lang, meta=meta)
+        return Document(id=location, text=text, source=source, kind=item.kind, input=item.input,
+                        bucket=default_bucket(item.kind, meta.get("lang", "")), lang=lang, meta=meta,
+                        source_id=source_id)
 
 
 def _reportable(error: ReadError) -> ReadError:
@@ -549,51 +612,20 @@ def _open(item: InputFile) -> ContextManager[BinaryIO]:
     return open_file(item.path, "rb", raw)
 
 
-def sort_key(doc: Document) -> tuple[str, int]:
-    """Read order of a document: input, then line/row. Decides who keeps a duplicated id."""
-    return doc.input, int(doc.meta.get("line", "0"))
-
-
-class _KeepFirstFn(beam.DoFn):
-    def __init__(self):
-        self._duplicates = Metrics.counter("read", "rejected:duplicate_id")
-
-    def process(self, element: tuple[str, Iterable[Document]]) -> Iterable:
-        _, docs = element
-        docs = sorted(docs, key=sort_key)
-        first = docs[0]
-        yield first
-        for dup in docs[1:]:
-            self._duplicates.inc()
-            yield beam.pvalue.TaggedOutput("rejected", Rejection(
-                dup, "read:duplicate_id", f"id first read at {first.meta.get('location', first.input)}"))
-
-
-class UniqueIds(beam.PTransform):
-    """Makes ids unique: per id, the first document in read order keeps it (deterministic on any
-    runner), every other one is rejected ``read:duplicate_id``. Costs one shuffle keyed by id."""
-
-    def expand(self, docs: beam.PCollection) -> dict[str, beam.PCollection]:
-        out = (docs
-               | "KeyById" >> beam.Map(lambda d: (d.id, d))
-               | "GroupById" >> beam.GroupByKey()
-               | "KeepFirst" >> beam.ParDo(_KeepFirstFn()).with_outputs("rejected", main="kept"))
-        return {"kept": out["kept"], "rejected": out["rejected"]}
-
-
 class ReadDocuments(beam.PTransform):
-    """Reads resolved input files in parallel (one file per element; ``Reshuffle`` spreads files
-    over workers). Outputs: ``docs``, ``errors`` (ReadError), ``skipped`` ((input, rule)) and
-    ``read`` ((input, record count) per file)."""
+    """Reads input shards in parallel (one shard per element; ``Reshuffle`` spreads the shard
+    indices over workers; the text itself never crosses a shuffle). Outputs: ``docs``,
+    ``errors`` (ReadError), ``skipped`` ((input, rule)) and ``read`` ((input, record count) per file)."""
 
-    def __init__(self, files: list[InputFile], config: ReaderConfig):
+    def __init__(self, shards: list[InputShard], config: ReaderConfig, meter: ShuffleMeter | None = None):
         super().__init__()
-        self.files = files
+        self.shards = shards
         self.config = config
+        self.meter = meter or ShuffleMeter()
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
-        out = (pbegin
-               | "Files" >> beam.Create(self.files, reshuffle=False)
-               | "Spread" >> beam.Reshuffle()
-               | "ReadFile" >> beam.ParDo(ReadFileFn(self.config)).with_outputs(ERRORS, SKIPPED, READ, main="docs"))
+        indices = pbegin | "Shards" >> beam.Create(range(len(self.shards)), reshuffle=False)
+        out = (self.meter.reshuffle(indices, "SpreadShards")
+               | "ReadShard" >> beam.ParDo(ReadFileFn(self.config, self.shards)).with_outputs(
+                   ERRORS, SKIPPED, READ, main="docs"))
         return {"docs": out["docs"], ERRORS: out[ERRORS], SKIPPED: out[SKIPPED], READ: out[READ]}

@@ -210,12 +210,14 @@ def _lengths(report: Report, data: dict) -> None:
 
 def _threshold(config: dict, stage: str, bucket: str, rule: str) -> float | None:
     """The configured limit behind ``rule`` where its name maps onto a config key (repetition's
-    ``dup_5_gram`` -> ``dup_n_grams[5]``, ``dup_line_frac`` -> ``dup_line_frac``), else None."""
+    ``dup_5_gram`` -> ``dup_n_grams[5]``, ``dup_line_frac`` -> ``dup_line_frac``), else None; None
+    too where the limit depends on the document's language (``fineweb2_fields``)."""
     limits = config.get(stage, {}).get(bucket, {})
     gram = re.fullmatch(r"(top|dup)_(\d+)_gram", rule)
-    if gram:
-        return limits.get(f"{gram.group(1)}_n_grams", {}).get(gram.group(2))
-    value = limits.get(rule)
+    key = f"{gram.group(1)}_n_grams" if gram else rule
+    if key in limits.get("fineweb2_fields", ()):
+        return None
+    value = limits.get(key, {}).get(gram.group(2)) if gram else limits.get(key)
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 

@@ -1,20 +1,35 @@
-"""Word tokenizers shared by the stages that count or shingle words (length, repetition, MinHash,
-decontamination, knowledge features).
+"""Word tokenizers: two kinds, for two jobs.
 
-Korean words are MeCab (mecab-ko-dic) morphemes: eojeol (space-separated units) glue stems to
-particles and endings, so word-level statistics on eojeol undercount repetition and overcount
-vocabulary. This replaces datatrove's kiwipiepy-based Korean tokenizer with the same interface.
-Other languages use a Unicode word regex in which every Han/Kana character is its own word
-(Chinese and Japanese have no spaces; character n-grams are the usual unit there).
+``filter_word_tokenizer(lang)``: the words of the document filters (length, repetition, quality,
+FineWeb quality). Their thresholds are FineWeb-2's (and Gopher's), tuned on the words datatrove
+splits for the language, so these ARE datatrove's tokenizers: kiwipiepy's Kiwi (skip-bigram model)
+for Korean, spaCy's rule-based tokenizers for most other languages (jieba segments Chinese,
+SudachiPy Japanese), the one datatrove's ``tokenizer_assignment.csv`` gives the language's FineWeb-2
+name. They keep punctuation as tokens, and Kiwi's tokens overlap where a morpheme is contracted into
+its neighbour (``입니다`` -> ``입``, ``입니다``): the thresholds assume both. Languages whose datatrove
+tokenizer needs packages this project does not pin (Stanza models, IndicNLP, pythainlp, pyvi, ...)
+get the regex words below, and FineWeb-2's values are only approximately right for them.
+
+``word_tokenizer(lang)``: the words of the stages that shingle or count words for their own
+purposes (MinHash, decontamination, knowledge features), tuned here. Korean words are MeCab
+(mecab-ko-dic) morphemes without punctuation: eojeol (space-separated units) glue stems to
+particles and endings, so word statistics on eojeol undercount repetition and overcount
+vocabulary; MeCab is ~35x faster than Kiwi. Other languages use a Unicode word regex in which
+every Han/Kana character is its own word (Chinese and Japanese have no spaces; character n-grams
+are the usual unit there).
 """
 from __future__ import annotations
 
 import abc
 import functools
 import re
+import threading
 
 import regex
-from datatrove.utils.word_tokenizers import WordTokenizer
+from datatrove.utils.text import PUNCTUATION_SET
+from datatrove.utils.word_tokenizers import WordTokenizer, load_tokenizer_assignments
+
+from corpus.fineweb2 import fineweb2_name
 
 _WORD = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]|[\p{L}\p{N}\p{M}_]+(?:['’][\p{L}]+)*")
 # mecab-ko-dic (Sejong) tags for sentence-final punctuation, ellipsis, opening/closing brackets,
@@ -90,8 +105,9 @@ class MecabKoreanTokenizer(_LastTextCache):
         return out
 
     def _words(self, text: str) -> list[str]:
-        # Punctuation and symbol morphemes are not words (datatrove strips them as well). Other
-        # S* tags are words: SL foreign (Latin) words, SN numbers, SH Hanja.
+        # Punctuation and symbol morphemes are dropped: shingles and features are about content
+        # (datatrove's Kiwi words keep them; the filters use those, see filter_word_tokenizer).
+        # Other S* tags are words: SL foreign (Latin) words, SN numbers, SH Hanja.
         return [surface for surface, tag in self.morphemes(text) if tag.split("+", 1)[0] not in _PUNCTUATION_TAGS]
 
     def sent_tokenize(self, text: str) -> list[str]:
@@ -101,9 +117,69 @@ class MecabKoreanTokenizer(_LastTextCache):
         return _spans(text, _sentences(text))
 
 
+class DatatroveWords(_LastTextCache):
+    """A datatrove word tokenizer, the one FineWeb-2 split the language with, behind the cache.
+    Calls are serialised: a Beam worker may run bundles on several threads, and spaCy's memory
+    zones (which keep its vocabulary from growing with every new token) are not thread-safe."""
+
+    def __init__(self, lang: str, tokenizer: WordTokenizer):
+        super().__init__(lang)
+        self._tokenizer = tokenizer
+        self._lock = threading.Lock()
+
+    def _words(self, text: str) -> list[str]:
+        with self._lock:
+            return self._tokenizer.word_tokenize(text)
+
+    def sent_tokenize(self, text: str) -> list[str]:
+        with self._lock:
+            return self._tokenizer.sent_tokenize(text)
+
+    def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+        with self._lock:
+            return self._tokenizer.span_tokenize(text)
+
+
+# datatrove's tokenizer classes whose dependencies pyproject.toml pins: kiwipiepy (+ its model),
+# spaCy (WhitespaceTokenizer is spaCy's multi-language "xx"), jieba and SudachiPy for spaCy's
+# Chinese and Japanese. spaCy's Vietnamese needs pyvi, which is not pinned.
+_PINNED_TOKENIZERS = frozenset({"KiwiTokenizer", "SpaCyTokenizer", "WhitespaceTokenizer"})
+_UNPINNED_SPACY_LANGUAGES = frozenset({"vi"})
+
+
+def datatrove_tokenizer_name(lang: str) -> str | None:
+    """The name datatrove looks the language's tokenizer up by: its FineWeb-2 name (``zh`` ->
+    ``cmn_Hani``), else the label itself; None where datatrove has no tokenizer for it that
+    this project can load."""
+    name = fineweb2_name(lang) or lang
+    factory = load_tokenizer_assignments().get(name) if name else None
+    if factory is None:
+        return None
+    tokenizer_class, tokenizer_lang = factory.args
+    if tokenizer_class not in _PINNED_TOKENIZERS or tokenizer_lang in _UNPINNED_SPACY_LANGUAGES:
+        return None
+    return name
+
+
+@functools.lru_cache(maxsize=None)
+def filter_word_tokenizer(lang: str) -> WordTokenizer:
+    """The words the filters' thresholds were tuned on (module docstring); one instance per process."""
+    name = datatrove_tokenizer_name(lang)
+    if name is None:
+        return RegexWordTokenizer(lang)
+    return DatatroveWords(lang, load_tokenizer_assignments()[name]())
+
+
+def content_words(words: list[str]) -> list[str]:
+    """The words with a character that is not punctuation: what datatrove's Gopher quality filter
+    counts for the document length and the mean word length."""
+    return [word for word in words if not PUNCTUATION_SET.issuperset(word)]
+
+
 @functools.lru_cache(maxsize=None)
 def word_tokenizer(lang: str) -> WordTokenizer:
-    """The word tokenizer for an ISO 639-1 code; one instance per process (MeCab loads once)."""
+    """The shingling/counting word tokenizer for a language code; one instance per process
+    (MeCab loads once)."""
     if lang == "ko":
         return MecabKoreanTokenizer()
     return RegexWordTokenizer(lang)

@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 from beam_pipeline import main
+from corpus.completion import read_marker
 from corpus.document import BUCKETS
 from tests.conftest import read_sample
 from transforms.curate import AccountingError, build_stats, write_stats
 
 SAMPLE = 40
-# Defaults except small shard counts (configs/demo.yaml needs the demo's trained knowledge model).
-CONFIG = "output: {curated_shards: 2, rejected_shards: 1, errors_shards: 1}\n"
+# Defaults except small part files and row groups, so that outputs are cut into several parts
+# (configs/demo.yaml needs the demo's trained knowledge model).
+TARGET_BYTES = 40_000
+CONFIG = f"output: {{target_shard_bytes: {TARGET_BYTES}, row_group_bytes: 20000}}\n"
 MULTI_PROCESS = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
 PORTABLE = ["--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK"]
 
@@ -32,13 +36,15 @@ def _write_inputs(root: Path, per_file: int) -> dict[str, int]:
     ko, multi, code = read_sample("ko", per_file), read_sample("multi", per_file), read_sample("code", per_file)
     (root / "text" / "notes").mkdir(parents=True)
     (root / "code" / "repo" / "vendor").mkdir(parents=True)
-    ko_copy = dict(ko[1], id="zz-copy-of-" + ko[1]["id"])  # an exact duplicate under a larger id
+    # An exact duplicate under a larger id, of a bill the filters keep (after normalization 1809891
+    # is just above FineWeb-2's Korean newline-per-word limit), so that exact dedup rejects the copy.
+    ko_copy = dict(ko[3], id="zz-copy-of-" + ko[3]["id"])
     (root / "text" / "ko.jsonl.gz").write_bytes(gzip.compress(_jsonl([*ko, ko_copy]), mtime=0))
     (root / "text" / "multi.jsonl.gz").write_bytes(gzip.compress(_jsonl(multi), mtime=0))
     (root / "text" / "bad.jsonl").write_bytes(_jsonl([
         b'{"id": "bad-utf8", "text": "caf\xe9"}', b'{"id": "cut", "text": "trunc', {"id": "no-text"},
         {"id": "int-text", "text": 5}, {"id": "empty-doc", "text": " \r\n "},
-        {"id": ko[0]["id"], "text": "a second record claiming an id already used in ko.jsonl.gz"}]))
+        dict(ko[0])]))  # the record of ko.jsonl.gz:1, ingested twice
     (root / "text" / "empty.jsonl").write_bytes(b"")
     (root / "text" / "notes" / "bad.txt").write_bytes(b"ok \xff\xfe then garbage")
     (root / "code" / "code.jsonl.gz").write_bytes(gzip.compress(_jsonl(code), mtime=0))
@@ -93,8 +99,12 @@ def test_every_input_record_is_kept_rejected_or_an_error(run):
     assert curated_rows == stats["totals"]["kept"]
     assert pq.read_table(out / "rejected").num_rows == stats["totals"]["rejected_total"]
     assert pq.read_table(out / "errors").num_rows == stats["totals"]["errors"]
-    assert stats["outputs"]["parquet_files"] == {"curated/code": 2, "curated/korean": 2, "curated/multilingual": 2,
-                                                 "errors": 1, "rejected": 1}
+    on_disk = {}
+    for path in out.glob("[cre]*/**/part-*.parquet"):
+        name = str(path.parent.relative_to(out))
+        on_disk[name] = on_disk.get(name, 0) + 1
+    assert stats["outputs"]["parquet_files"] == on_disk
+    assert set(on_disk) == {"curated/code", "curated/korean", "curated/multilingual", "errors", "rejected"}
 
 
 def test_documents_land_in_the_bucket_of_their_language_or_kind(run):
@@ -106,7 +116,12 @@ def test_documents_land_in_the_bucket_of_their_language_or_kind(run):
             assert {r["lang"] for r in table} == {"ko"} and {r["given_lang"] for r in table} == {"ko"}
         elif bucket == "code":
             assert {r["kind"] for r in table} == {"code"}
-            assert str(root / "code" / "repo" / "util.py") in {r["id"] for r in table}
+            # The tree file is the first code record plus a comment: the first read survives.
+            rejected = {r["id"]: r for r in pq.read_table(out / "rejected").to_pylist()}
+            tree_copy = rejected[str(root / "code" / "repo" / "util.py")]
+            assert (tree_copy["reason"], tree_copy["detail"]) == ("dedup:minhash", f"{root / 'code' / 'code.jsonl.gz'}:1")
+            survivor = next(r for r in table if r["id"] == f"{root / 'code' / 'code.jsonl.gz'}:1")
+            assert survivor["cluster_size"] == 2
         else:
             assert "ko" not in {r["lang"] for r in table} and {r["kind"] for r in table} == {"text"}
     ids = [r["id"] for b in BUCKETS for r in pq.read_table(out / "curated" / b).to_pylist()]
@@ -131,15 +146,16 @@ def test_bad_records_are_errors_with_their_location_and_never_lost(run):
 
 def test_empty_duplicate_id_and_duplicate_text_are_rejected_with_reasons(run):
     root, _, out = run
-    ko = read_sample("ko", 2)
-    rejected = {(r["id"], r["reason"]): r for r in pq.read_table(out / "rejected").to_pylist()}
+    ko = read_sample("ko", 4)
+    rejected = {(r["source_id"], r["reason"]): r for r in pq.read_table(out / "rejected").to_pylist()}
     assert ("empty-doc", "normalize:empty") in rejected
-    # Read order is input path, then line: bad.jsonl sorts before ko.jsonl.gz, so it keeps the id.
+    # Read order is input path, then line: bad.jsonl sorts before ko.jsonl.gz, so it keeps the id;
+    # the record is also an exact copy, but the duplicate id is the verdict that stands.
     dup_id = rejected[(ko[0]["id"], "read:duplicate_id")]
-    assert dup_id["location"] == f"{root / 'text' / 'ko.jsonl.gz'}:1"
+    assert dup_id["location"] == dup_id["id"] == f"{root / 'text' / 'ko.jsonl.gz'}:1"
     assert dup_id["detail"] == f"id first read at {root / 'text' / 'bad.jsonl'}:6"
-    copy = rejected[("zz-copy-of-" + ko[1]["id"], "dedup:exact")]
-    assert copy["detail"] == ko[1]["id"] and copy["bucket"] == "korean"
+    copy = rejected[("zz-copy-of-" + ko[3]["id"], "dedup:exact")]
+    assert copy["detail"] == f"{root / 'text' / 'ko.jsonl.gz'}:4" and copy["bucket"] == "korean"
     stats = _stats(out)
     assert stats["stages"]["dedup.exact"]["duplicates_per_bucket"]["korean"] >= 1
     assert stats["stage_order"][0] == "normalize"
@@ -196,3 +212,72 @@ def test_broken_accounting_is_written_then_fails_the_run(tmp_path):
     with pytest.raises(AccountingError, match=r"in.jsonl: read 4 != kept 2 \+ rejected 1 \+ errors 0"):
         write_stats(settings, outcomes, [("in.jsonl", 4)], [], [])
     assert _stats(tmp_path)["accounting"]["ok"] is False
+
+
+def test_outputs_are_cut_into_parts_by_compressed_bytes_in_read_order(run):
+    _, _, out = run
+    for directory in ("curated/multilingual", "curated/code"):
+        parts = sorted((out / directory).glob("part-*.parquet"))
+        sizes = []
+        for part in parts:
+            meta = pq.ParquetFile(part).metadata
+            sizes.append(sum(meta.row_group(g).column(c).total_compressed_size
+                             for g in range(meta.num_row_groups) for c in range(meta.num_columns)))
+        assert len(parts) >= 2, directory
+        assert all(size >= TARGET_BYTES for size in sizes[:-1]), (directory, sizes)
+        assert all(p.name.endswith(f"-of-{len(parts):05d}.parquet") for p in parts)
+    rows = pq.read_table(out / "curated" / "multilingual").to_pylist()
+    lines = [int(r["id"].rsplit(":", 1)[1]) for r in rows]
+    assert lines == sorted(lines)  # one input file: read order across the parts
+
+
+def test_only_small_records_enter_shuffles_and_their_bytes_are_reported(run):
+    _, _, out = run
+    shuffle = _stats(out)["shuffle"]
+    assert set(shuffle["bytes_per_phase"]) == {"1-filter", "2-dedup.exact", "3-dedup.minhash"}
+    assert shuffle["bytes_per_phase"]["3-dedup.minhash"]["GroupBandBuckets"] > 0
+    assert shuffle["total_bytes"] == sum(sum(p.values()) for p in shuffle["bytes_per_phase"].values())
+    text_bytes = sum(len(r["text"].encode()) for b in BUCKETS for r in pq.read_table(out / "curated" / b).to_pylist())
+    assert shuffle["input_text_bytes"] > text_bytes
+    assert shuffle["bytes_per_input_byte"] < 0.25
+
+
+def test_curate_marks_its_output_complete_last(run):
+    _, _, out = run
+    marker = read_marker(str(out))
+    assert marker["step"] == "curate" and marker["produced"]["kept"] == _stats(out)["totals"]["kept"]
+    for phase in ("1-filter", "2-dedup.exact", "3-dedup.minhash"):
+        assert read_marker(str(out / "_phases" / phase))["step"] == f"curate.{phase.split('-', 1)[1]}"
+
+
+def test_rerun_after_a_crash_reuses_finished_phases_and_writes_identical_bytes(small, tmp_path, capsys):
+    root, config, reference = small
+    crashed = tmp_path / "crashed"
+    shutil.copytree(reference, crashed)
+    # A crash while the last phase ran: no marker there or in OUT, its files half there.
+    (crashed / "_COMPLETE.json").unlink()
+    (crashed / "_phases" / "3-dedup.minhash" / "_COMPLETE.json").unlink()
+    shutil.rmtree(crashed / "_phases" / "3-dedup.minhash" / "kept")
+    shutil.rmtree(crashed / "curated")
+    capsys.readouterr()
+    assert _curate(root, crashed, config=config) == 0  # one worker this time
+    err = capsys.readouterr().err
+    assert "phase 1-filter is complete, reused" in err and "phase 2-dedup.exact is complete, reused" in err
+    assert "phase 3-dedup.minhash is complete" not in err
+    assert _parquet_files(crashed) == _parquet_files(reference)
+    assert (crashed / "stats.json").read_bytes() == (reference / "stats.json").read_bytes()
+
+
+def test_changed_config_reruns_from_the_first_phase_it_affects(small, tmp_path, capsys):
+    root, config, reference = small
+    changed = tmp_path / "changed"
+    shutil.copytree(reference, changed)
+    stricter = tmp_path / "stricter.yaml"
+    stricter.write_text(config.read_text(encoding="utf-8") + "minhash: {threshold: 0.7}\n", encoding="utf-8")
+    capsys.readouterr()
+    assert _curate(root, changed, config=stricter) == 0
+    err = capsys.readouterr().err
+    # The signatures are written by phase 2 for phase 3, so both rerun; the filters do not.
+    assert "phase 1-filter is complete, reused" in err and "2-dedup.exact is complete" not in err
+    assert _stats(changed)["config"]["minhash"]["threshold"] == 0.7
+    assert _stats(changed)["accounting"]["ok"]

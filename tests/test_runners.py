@@ -46,7 +46,7 @@ def test_curate_graph_constructs_for_runner(options, tiny_input, tmp_path):
     proto = pipeline.to_runner_api()  # what the runner would submit
     names = {t.unique_name for t in proto.components.transforms.values()}
     assert any(name.startswith("Read") for name in names)
-    assert any("WriteStats" in name for name in names)
+    assert any("WritePhaseStats" in name for name in names)
     assert type(pipeline.runner).__name__ == options[0].split("=", 1)[1]
 
 
@@ -55,3 +55,39 @@ def test_dataflow_options_parse_as_documented():
     gcp = options.view_as(GoogleCloudOptions)
     assert (gcp.project, gcp.region, gcp.temp_location) == ("my-project", "asia-northeast3", "gs://my-bucket/tmp")
     assert options.view_as(WorkerOptions).max_num_workers == 200
+
+
+# Beam's own Dataflow tests run pipelines this way (dataflow_runner_test.py): `--dry_run` makes
+# DataflowRunner validate the options, translate the pipeline and build the job request, and
+# return before any network call; `--no_auth` skips the credentials lookup.
+DATAFLOW_DRY_RUN = [*DATAFLOW, "--dry_run=True", "--no_auth", "--job_name=korpus-dry-run"]
+
+
+def dataflow_dry_run(pipeline: beam.Pipeline) -> object:
+    """The Dataflow job the runner would submit (``apiclient.Job``)."""
+    result = pipeline.run()
+    assert result.state == "DONE"
+    return result.job
+
+
+def test_every_curate_phase_and_the_publish_step_translate_on_the_real_dataflow_runner(tiny_input, tmp_path):
+    from transforms.curate import build_phase, make_plan
+    from transforms.publish import WriteParts
+    from corpus.shuffle_meter import ShuffleMeter
+
+    config = load(CurateConfig, "configs/default.yaml")
+    plan = make_plan(resolve_inputs([tiny_input], [], config.read.skip), config, curate_stages(config),
+                     "gs://my-bucket/curated-run")
+    assert [p.dirname for p in plan.phases] == ["1-filter", "2-dedup.exact", "3-dedup.minhash"]
+    previous = None
+    for phase in plan.phases:
+        pipeline = beam.Pipeline(options=PipelineOptions(DATAFLOW_DRY_RUN))
+        build_phase(pipeline, plan, phase, previous)
+        job = dataflow_dry_run(pipeline)
+        assert job.proto.name == "korpus-dry-run" and job.proto.type_.name == "JOB_TYPE_BATCH"
+        names = {t.unique_name for t in job.proto_pipeline.components.transforms.values()}
+        assert any("WritePhaseStats" in name for name in names), phase.dirname
+        previous = {"files": [{"path": "docs/s00000000-0000000001.parquet", "rows": 1, "row_groups": [[1, 100]]}]}
+    pipeline = beam.Pipeline(options=PipelineOptions(DATAFLOW_DRY_RUN))
+    _ = pipeline | "Publish" >> WriteParts([], ShuffleMeter())
+    dataflow_dry_run(pipeline)

@@ -38,6 +38,8 @@ from typing import Iterable
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from corpus.shuffle_meter import ShuffleMeter
+
 NAMESPACE = "connected_components"  # Beam counter namespace
 CHANGES = "changes"
 
@@ -101,17 +103,19 @@ class _RouteByConvergence(beam.DoFn):
 class _StarRound(beam.PTransform):
     """One large-star + small-star round: edges -> {"edges", "changes" (one int)}."""
 
+    def __init__(self, meter: ShuffleMeter):
+        super().__init__()
+        self._meter = meter
+
     def expand(self, edges: beam.PCollection) -> dict[str, beam.PCollection]:
+        both = edges | "BothDirections" >> beam.FlatMap(_both_directions)
         large = (
-            edges
-            | "BothDirections" >> beam.FlatMap(_both_directions)
-            | "GroupNeighbours" >> beam.GroupByKey()
+            self._meter.group_by_key(both, "GroupNeighbours")
             | "LargeStar" >> beam.ParDo(_LargeStarFn()).with_outputs(CHANGES, main="edges")
         )
+        towards_larger = large["edges"] | "TowardsLarger" >> beam.Map(_towards_larger)
         small = (
-            large["edges"]
-            | "TowardsLarger" >> beam.Map(_towards_larger)
-            | "GroupSmaller" >> beam.GroupByKey()
+            self._meter.group_by_key(towards_larger, "GroupSmaller")
             | "SmallStar" >> beam.ParDo(_SmallStarFn()).with_outputs(CHANGES, main="edges")
         )
         changes = (
@@ -126,11 +130,12 @@ class ConnectedComponents(beam.PTransform):
     """Edges -> {"roots": (node, smallest id of its component) for non-root nodes,
     "rounds": one dict {"rounds_run", "max_rounds", "converged", "changes_per_round"}}."""
 
-    def __init__(self, max_rounds: int):
+    def __init__(self, max_rounds: int, meter: ShuffleMeter | None = None):
         super().__init__()
         if max_rounds < 1:
             raise ValueError(f"max_rounds must be >= 1, got {max_rounds}")
         self.max_rounds = max_rounds
+        self.meter = meter or ShuffleMeter()
 
     def expand(self, edges: beam.PCollection) -> dict[str, beam.PCollection]:
         changes_per_round = []
@@ -142,7 +147,7 @@ class ConnectedComponents(beam.PTransform):
                 active, bypass = routed["active"], routed["converged"]
             else:
                 active, bypass = edges, None
-            result = active | f"Round{i}" >> _StarRound()
+            result = active | f"Round{i}" >> _StarRound(self.meter)
             changes_per_round.append(result[CHANGES])
             edges = result["edges"]
             if bypass is not None:

@@ -1,6 +1,6 @@
 """``beam_pipeline.py curate``: read → stages → bucketed Parquet, rejections, errors, stats.json.
 
-Outputs under OUT (stale ones are deleted first, so a rerun never mixes runs):
+Outputs under OUT:
 
 - ``curated/{korean,multilingual,code}/part-*.parquet`` (``corpus.parquet.CURATED_SCHEMA``),
 - ``rejected/part-*.parquet`` (``REJECTED_SCHEMA``: id, source, bucket, reason, detail, text, ...),
@@ -8,15 +8,21 @@ Outputs under OUT (stale ones are deleted first, so a rerun never mixes runs):
   both PII-scrubbed by default (``pii.side_output_text``, ``transforms.pii.ProtectSideOutputs``),
 - ``report_data.json``: bounded histograms and samples for ``corpus/report.py`` (``transforms/report_samples.py``),
 - ``stats.json``: the funnel per input, per bucket and in total, each stage's stats, the config,
-  and the accounting check ``read == kept + rejected + errors``. ``read`` is counted by the readers
-  independently of the outcomes, per input; a mismatch (a stage that lost or invented documents)
-  fails the run after stats.json is written. Per bucket, ``read`` is the sum of the outcomes
-  (a document's bucket is only known once langid ran; text documents rejected or unreadable
-  before that are in bucket ``undetermined``).
+  the bytes that entered each shuffle, and the accounting check ``read == kept + rejected +
+  errors``. ``read`` is counted by the readers independently of the outcomes, per input; a
+  mismatch (a stage that lost or invented documents) fails the run after stats.json is written.
+  Per bucket, ``read`` is the sum of the outcomes (a document's bucket is only known once langid
+  ran; text documents rejected or unreadable before that are in bucket ``undetermined``);
+- ``_COMPLETE.json`` (``corpus.completion``, step ``curate``), written last: the tokenizer and the
+  build refuse a curated OUT without it;
+- ``_phases/``: each phase's files and marker (``transforms/phases.py``), kept so that a rerun
+  after a crash or a config change starts from the first phase that must run again.
 
-All figures come from Beam combiners; one final step writes the small stats dict, after every
-Parquet file is written (it takes their paths as a side input), so stats.json marks a complete
-run. It holds no timestamps: same input + config → identical bytes (wall time goes to stderr).
+Curate runs as a sequence of Beam jobs, one per phase, then one that publishes the parts
+(``transforms/publish.py``). The text never crosses a shuffle: each phase streams documents
+shard by shard from the inputs or the previous phase's files, and dedup decisions are made from
+small records and applied shard by shard (``transforms/verdicts.py``). Same input + config →
+identical bytes (wall time goes to stderr).
 """
 from __future__ import annotations
 
@@ -28,26 +34,62 @@ import time
 from typing import Any, Iterable
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from corpus.completion import clear_marker, write_marker
+from corpus import storage
+from corpus.completion import clear_marker, read_marker, write_marker
 from corpus.config import to_dict
 from corpus.document import BUCKETS, CODE, CODE_KIND, MULTILINGUAL, Document, ReadError, Rejection
-from corpus.parquet import (CURATED_SCHEMA, ERRORS_SCHEMA, REJECTED_SCHEMA, WriteParquetShards, curated_row,
-                            error_row, rejected_row)
-from corpus.readers import ERRORS, READ, SKIPPED, InputError, ReadDocuments, ResolvedInputs, UniqueIds, resolve_inputs
+from corpus.parquet import CURATED_SCHEMA, ERRORS_SCHEMA, REJECTED_SCHEMA
+from corpus.readers import (ERRORS, READ, SKIPPED, InputError, InputShard, ReadDocuments, ResolvedInputs,
+                            ShardTable, plan_shards, resolve_inputs)
+from corpus.shuffle_meter import ShuffleMeter
+from corpus.writable import require_writable
+from transforms.phase_io import (DOCS, ERROR_ROWS, REJECTED_ROWS, ApplyVerdicts, ReadColumns, WritePhaseDocs,
+                                 WritePhaseRows, WrittenFile, files_by_shard)
+from transforms.phases import (PHASE_STATS, Phase, fingerprints, is_complete, phase_dir, plan_phases,
+                               remove_stale_phases)
 from transforms.pii import ProtectSideOutputs
+from transforms.publish import WriteParts, plan_parts
 from transforms.report_samples import REPORT_DATA, ReportSamples
 from transforms.stage import KEPT, REJECTED, STATS
+from transforms.verdicts import VerdictContext
 
 UNDETERMINED = "undetermined"
 KEPT_OUTCOME, ERROR_OUTCOME = "kept", "error"
 OUTPUT_PARTS = ("curated", "rejected", "errors", REPORT_DATA, "stats.json")
+CURATE_STEP = "curate"
 
 
 class AccountingError(RuntimeError):
     """``read != kept + rejected + errors`` somewhere: a stage lost or invented documents."""
+
+
+@dataclasses.dataclass
+class CuratePlan:
+    """Everything the phase jobs are built from."""
+
+    inputs: ResolvedInputs
+    shards: list[InputShard]
+    phases: list[Phase]
+    fingerprints: list[str]
+    config: Any
+    stage_order: list[str]
+    out: str
+
+    @property
+    def publish_fingerprint(self) -> str:
+        import hashlib
+
+        body = json.dumps([self.fingerprints[-1], to_dict(self.config.output)], sort_keys=True)
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+def make_plan(inputs: ResolvedInputs, config: Any, stages: list, out: str) -> CuratePlan:
+    shards = plan_shards(inputs.files)
+    phases = plan_phases(stages)
+    return CuratePlan(inputs, shards, phases, fingerprints(phases, config, shards, inputs.kinds), config,
+                      [stage.label for stage in stages], out)
 
 
 def run_curate(args: argparse.Namespace, beam_args: list[str], config: Any, stages: list) -> int:
@@ -60,84 +102,237 @@ def run_curate(args: argparse.Namespace, beam_args: list[str], config: Any, stag
     except InputError as exc:
         print(f"curate: error: {exc}", file=sys.stderr)
         return 2
-    clear_outputs(args.output)
+    require_writable(args.output)  # after the listing (bad globs leave no OUT), before any data is read
     started = time.monotonic()
-    with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
-        build_curate(pipeline, inputs, config, stages, args.output)
-    with FileSystems.open(FileSystems.join(args.output, "stats.json")) as handle:
-        stats = json.loads(handle.read())
+    plan = make_plan(inputs, config, stages, args.output)
+    stats = curate(plan, beam_args)
     print(funnel_summary(stats))
     print(f"curate: wall time {time.monotonic() - started:.1f} s", file=sys.stderr)
     return 0
 
 
-def clear_outputs(out: str) -> None:
-    """Delete this command's outputs from a previous run (and nothing else under OUT). Object
-    stores have no directories: there every object under each output prefix is deleted."""
-    clear_marker(out)  # first: an interrupted rerun must not look like the previous complete run
-    stale = []
-    for part in OUTPUT_PARTS:
-        path = FileSystems.join(out, part)
-        if "://" in out and part != "stats.json":
-            stale += [m.path for r in FileSystems.match([path + "/**"]) for m in r.metadata_list]
-        elif FileSystems.exists(path):
-            stale.append(path)
-    if stale:
-        FileSystems.delete(stale)
+def curate(plan: CuratePlan, beam_args: list[str]) -> dict:
+    """Runs the phases that are not complete with the same fingerprint, then publishes; returns
+    stats.json's dict. A rerun of a finished OUT with the same inputs and config does nothing."""
+    out = plan.out
+    final = read_marker(out)
+    if (final and final.get("step") == CURATE_STEP
+            and final.get("produced", {}).get("fingerprint") == plan.publish_fingerprint):
+        print("curate: every phase and the outputs are complete for this input and config", file=sys.stderr)
+        return _read_json(storage.join(out, "stats.json"))
+    clear_marker(out)
+    remove_stale_phases(out, plan.phases)
+    results: list[dict] = []
+    for phase, fingerprint in zip(plan.phases, plan.fingerprints):
+        directory = phase_dir(out, phase)
+        if is_complete(directory, phase.step, fingerprint):
+            print(f"curate: phase {phase.dirname} is complete, reused", file=sys.stderr)
+        else:
+            storage.remove(directory)
+            started = time.monotonic()
+            with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
+                build_phase(pipeline, plan, phase, results[-1] if results else None)
+            write_marker(directory, phase.step, {"fingerprint": fingerprint})
+            print(f"curate: phase {phase.dirname} {time.monotonic() - started:.1f} s", file=sys.stderr)
+        results.append(_read_json(storage.join(directory, PHASE_STATS)))
+    return publish(plan, results, beam_args)
+
+
+def _read_json(path: str) -> dict:
+    with storage.open_read(path) as handle:
+        return json.loads(handle.read())
 
 
 def build_curate(pipeline: beam.Pipeline, inputs: ResolvedInputs, config: Any, stages: list, out: str) -> None:
-    """Wires the curate graph onto ``pipeline``: read, unique ids, the stages, outputs, stats."""
-    read = pipeline | "Read" >> ReadDocuments(inputs.files, config.read)
-    unique = read["docs"] | "UniqueIds" >> UniqueIds()
-    docs, rejected, stage_stats = unique[KEPT], [unique[REJECTED]], []
-    for stage in stages:
+    """Wires the first phase's graph onto ``pipeline`` (what a runner is handed first)."""
+    plan = make_plan(inputs, config, stages, out)
+    build_phase(pipeline, plan, plan.phases[0], None)
+
+
+def build_phase(pipeline: beam.Pipeline, plan: CuratePlan, phase: Phase, previous: dict | None) -> None:
+    """One phase's job: its source (the inputs, or the previous phase's files with this phase's
+    verdicts applied), its per-document stages, its files and its ``phase.json``."""
+    meter = ShuffleMeter()
+    directory = phase_dir(plan.out, phase)
+    last = phase.index == len(plan.phases) - 1
+    parts: dict[str, Any] = {"read": [], "skipped": [], "input_bytes": []}
+    rejected, stage_stats, written = [], [], []
+    row_group = plan.config.output.row_group_bytes
+    if previous is None:
+        read = pipeline | "Read" >> ReadDocuments(plan.shards, plan.config.read, meter)
+        docs = read["docs"]
+        # Side outputs leave scrubbed (pii.side_output_text); the funnel counts what was read.
+        written.append(read[ERRORS] | "Protect errors" >> ProtectSideOutputs(plan.config.pii)
+                       | "WriteErrors" >> WritePhaseRows(directory, ERROR_ROWS, row_group))
+        parts["errors"] = read[ERRORS]
+        parts["read"] = [read[READ] | "SumRead" >> beam.CombinePerKey(sum)]
+        parts["skipped"] = [read[SKIPPED] | "CountSkipped" >> beam.combiners.Count.PerElement()]
+        parts["input_bytes"] = [docs | "TextBytes" >> beam.Map(lambda d: len(d.text.encode("utf-8")))]
+    else:
+        previous_dir = phase_dir(plan.out, plan.phases[phase.index - 1])
+        previous_files = [WrittenFile(f["path"], f["rows"], [tuple(g) for g in f["row_groups"]])
+                          for f in previous["files"]]
+        by_shard = files_by_shard(previous_dir, previous_files)
+        columns = sorted({"uid", *(c for s in phase.verdict_stages for c in s.columns)})
+        records = pipeline | "ReadRecords" >> ReadColumns(
+            [storage.join(previous_dir, f.path) for f in previous_files if f.path.startswith(DOCS + "/")],
+            columns, meter)
+        contexts = [VerdictContext(meter, ShardTable(plan.shards), by_shard, priority)
+                    for priority in range(len(phase.verdict_stages))]
+        verdicts = [stage.verdicts(records, context) for stage, context in zip(phase.verdict_stages, contexts)]
+        applied = (verdicts | "AllVerdicts" >> beam.Flatten()) | "ApplyVerdicts" >> ApplyVerdicts(by_shard, meter)
+        docs = applied[KEPT]
+        rejected.append(("00-verdicts", applied[REJECTED]))
+        for stage, context in zip(phase.verdict_stages, contexts):
+            stats = stage.stats(applied[REJECTED], context)
+            if stats is not None:
+                stage_stats.append(stats | f"Name {stage.label} stats" >> beam.Map(lambda s, n=stage.label: (n, s)))
+    for position, stage in enumerate(phase.doc_stages, start=1):
         result = docs | stage.label >> stage
         docs = result[KEPT]
-        rejected.append(result[REJECTED])
+        rejected.append((f"{position:02d}-{stage.label}", result[REJECTED]))
         if STATS in result:
             stage_stats.append(result[STATS] | f"Name {stage.label} stats" >> beam.Map(lambda s, n=stage.label: (n, s)))
-    kept = docs | "FinalBucket" >> beam.Map(_with_final_bucket)
-    rejections = rejected | "AllRejected" >> beam.Flatten()
-    # Side outputs leave scrubbed (pii.side_output_text); the funnel below counts what was read.
-    protected = [pcoll | f"Protect {name}" >> ProtectSideOutputs(config.pii)
-                 for name, pcoll in (("rejected", rejections), ("errors", read[ERRORS]))]
-    written = _write_outputs(kept, *protected, config.output, out)
-    written.append((kept, rejections) | "ReportSamples" >> ReportSamples(out))  # empty; stats.json waits for it
-    settings = {"config": to_dict(config), "stage_order": [stage.label for stage in stages],
-                "listing_skips": inputs.skipped, "kinds": inputs.kinds, "out": out}
-    _write_stats_last(pipeline, settings, kept, rejections, read, stage_stats, written)
+    outcomes = []
+    for source, rejections in rejected:
+        written.append(rejections | f"Protect {source}" >> ProtectSideOutputs(plan.config.pii)
+                       | f"WriteRejected {source}" >> WritePhaseRows(directory, REJECTED_ROWS, row_group, source))
+        outcomes.append(rejections | f"RejectedOutcome {source}" >> beam.Map(_rejected_outcome))
+    if previous is None:
+        outcomes.append(parts["errors"] | "ErrorOutcome" >> beam.Map(_error_outcome, plan.inputs.kinds))
+    if last:
+        docs = docs | "FinalBucket" >> beam.Map(_with_final_bucket)
+        outcomes.append(docs | "KeptOutcome" >> beam.Map(lambda d: ((d.input, d.bucket, KEPT_OUTCOME), (1, len(d.text)))))
+        written.append(docs | "WriteKept" >> WritePhaseDocs(directory, by_bucket=True, row_group_bytes=row_group))
+    else:
+        following = plan.phases[phase.index + 1].verdict_stages
+        written.append(docs | "WriteDocs" >> WritePhaseDocs(directory, _annotations(following), row_group_bytes=row_group))
+    _write_phase_stats(pipeline, directory, {
+        "outcomes": _flatten(pipeline, "Outcomes", outcomes)
+        | "SumOutcomes" >> beam.CombinePerKey(beam.combiners.TupleCombineFn(sum, sum)),
+        "read": _flatten(pipeline, "Read", parts["read"]),
+        "skipped": _flatten(pipeline, "Skipped", parts["skipped"]),
+        "stage_stats": _flatten(pipeline, "StageStats", stage_stats),
+        "files": written | "AllWritten" >> beam.Flatten() | "FileRecord" >> beam.Map(dataclasses.asdict),
+        "input_bytes": _flatten(pipeline, "InputBytes", parts["input_bytes"]) | "SumInputBytes" >> beam.CombineGlobally(sum),
+        "shuffle_bytes": meter.totals(pipeline),
+    })
 
 
-def _write_stats_last(pipeline: beam.Pipeline, settings: dict[str, Any], kept: beam.PCollection,
-                      rejections: beam.PCollection, read: dict[str, beam.PCollection],
-                      stage_stats: list[beam.PCollection], written: list[beam.PCollection]) -> None:
-    """Combines every figure into small lists and writes stats.json in one step. The written
-    Parquet paths are a side input, so stats.json comes last and marks a complete run."""
-    out = settings["out"]
-    outcomes = (
-        (kept | "KeptOutcome" >> beam.Map(lambda d: ((d.input, d.bucket, KEPT_OUTCOME), (1, len(d.text)))),
-         rejections | "RejectedOutcome" >> beam.Map(_rejected_outcome),
-         read[ERRORS] | "ErrorOutcome" >> beam.Map(_error_outcome, settings["kinds"]))
-        | "AllOutcomes" >> beam.Flatten()
-        | "SumOutcomes" >> beam.CombinePerKey(beam.combiners.TupleCombineFn(sum, sum))
-        | "OutcomeList" >> beam.combiners.ToList())
-    read_counts = read[READ] | "SumRead" >> beam.CombinePerKey(sum) | "ReadList" >> beam.combiners.ToList()
-    skipped = (read[SKIPPED] | "CountSkipped" >> beam.combiners.Count.PerElement()
-               | "SkippedList" >> beam.combiners.ToList())
-    stats_pcolls = stage_stats or [pipeline | "NoStageStats" >> beam.Create([])]
-    stages_stats = stats_pcolls | "AllStageStats" >> beam.Flatten() | "StageStatsList" >> beam.combiners.ToList()
-    files_per_dir = (written
-                     | "AllWritten" >> beam.Flatten()
-                     | "WrittenDir" >> beam.Map(lambda path: path[len(out):].lstrip("/").rsplit("/", 1)[0])
-                     | "CountWritten" >> beam.combiners.Count.PerElement()
-                     | "WrittenList" >> beam.combiners.ToList())
+def _annotations(stages: list):
+    def annotate(doc: Document) -> dict:
+        columns: dict = {}
+        for stage in stages:
+            columns.update(stage.annotate(doc))
+        return columns
+    return annotate
+
+
+def _flatten(pipeline: beam.Pipeline, label: str, pcolls: list) -> beam.PCollection:
+    if not pcolls:
+        return pipeline | f"No{label}" >> beam.Create([])
+    return pcolls | f"All{label}" >> beam.Flatten()
+
+
+def _write_phase_stats(pipeline: beam.Pipeline, directory: str, parts: dict[str, beam.PCollection]) -> None:
+    """One small JSON per phase, written after every file of the phase (they are a side input)."""
+    singletons = {}
+    for name, pcoll in parts.items():
+        if name in ("input_bytes", "shuffle_bytes"):
+            singletons[name] = beam.pvalue.AsSingleton(pcoll)
+        else:
+            singletons[name] = beam.pvalue.AsList(pcoll)
     _ = (pipeline
-         | "StatsOnce" >> beam.Create([settings])
-         | "WriteStats" >> beam.Map(write_stats, beam.pvalue.AsSingleton(outcomes),
-                                    beam.pvalue.AsSingleton(read_counts), beam.pvalue.AsSingleton(skipped),
-                                    beam.pvalue.AsSingleton(stages_stats),
-                                    written=beam.pvalue.AsSingleton(files_per_dir)))
+         | "PhaseStatsOnce" >> beam.Create([directory])
+         | "WritePhaseStats" >> beam.Map(_write_phase_json, **singletons))
+
+
+def _write_phase_json(directory: str, **parts: Any) -> None:
+    body = {
+        "outcomes": sorted([list(key), list(value)] for key, value in parts["outcomes"]),
+        "read": sorted([k, v] for k, v in parts["read"]),
+        "skipped": sorted([list(k), v] for k, v in parts["skipped"]),
+        "stage_stats": sorted([n, s] for n, s in parts["stage_stats"]),
+        "files": sorted(parts["files"], key=lambda f: f["path"]),
+        "input_bytes": parts["input_bytes"],
+        "shuffle_bytes": dict(sorted(parts["shuffle_bytes"].items())),
+    }
+    with storage.create_atomic(storage.join(directory, PHASE_STATS)) as sink:
+        sink.write(json.dumps(body, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n")
+
+
+def _outputs(plan: CuratePlan, results: list[dict]) -> list[tuple[str, list[tuple[str, WrittenFile]], Any]]:
+    """(output directory, its source files in order, schema) for every published output."""
+    def files(index: int, prefix: str) -> list[tuple[str, WrittenFile]]:
+        directory = phase_dir(plan.out, plan.phases[index])
+        chosen = [WrittenFile(f["path"], f["rows"], [tuple(g) for g in f["row_groups"]])
+                  for f in results[index]["files"] if f["path"].startswith(prefix + "/")]
+        return [(storage.join(directory, f.path), f) for f in sorted(chosen, key=lambda f: f.path)]
+
+    last = len(plan.phases) - 1
+    outputs = [(storage.join(plan.out, "curated", bucket), files(last, f"kept/{bucket}"), CURATED_SCHEMA)
+               for bucket in BUCKETS]
+    rejected = [source for i in range(len(plan.phases)) for source in files(i, REJECTED_ROWS)]
+    outputs.append((storage.join(plan.out, "rejected"), rejected, REJECTED_SCHEMA))
+    outputs.append((storage.join(plan.out, "errors"), files(0, ERROR_ROWS), ERRORS_SCHEMA))
+    return outputs
+
+
+def _report_inputs(pipeline: beam.Pipeline, plan: CuratePlan, results: list[dict],
+                   meter: ShuffleMeter) -> tuple[beam.PCollection, beam.PCollection]:
+    """The kept documents and the rejections, streamed from the phase files, for the report's
+    bounded samples and histograms (``transforms/report_samples.py``)."""
+    outputs = _outputs(plan, results)
+    kept = [path for _, sources, schema in outputs if schema is CURATED_SCHEMA for path, _ in sources]
+    rejected = [path for directory, sources, _ in outputs if directory.endswith("rejected") for path, _ in sources]
+    kept_docs = (pipeline
+                 | "ReportKept" >> ReadColumns(kept, ["id", "text", "bucket", "lang", "knowledge"], meter, 256)
+                 | "KeptDocument" >> beam.Map(lambda r: Document(r["id"], r["text"], "", bucket=r["bucket"],
+                                                                 lang=r["lang"], knowledge=r["knowledge"])))
+    rejections = (pipeline
+                  | "ReportRejected" >> ReadColumns(rejected, ["id", "text", "bucket", "reason", "detail"], meter, 256)
+                  | "Rejection" >> beam.Map(lambda r: Rejection(Document(r["id"], r["text"], "", bucket=r["bucket"]),
+                                                                r["reason"], r["detail"])))
+    return kept_docs, rejections
+
+
+def publish(plan: CuratePlan, results: list[dict], beam_args: list[str]) -> dict:
+    """Cuts and writes the part files, then stats.json, then the curate marker."""
+    clear_outputs(plan.out)
+    target = plan.config.output.target_shard_bytes
+    parts = [part for directory, sources, schema in _outputs(plan, results)
+             for part in plan_parts(directory, sources, schema, target)]
+    meter = ShuffleMeter()
+    with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
+        _ = pipeline | "Publish" >> WriteParts(parts, meter)
+        _ = _report_inputs(pipeline, plan, results, meter) | "ReportSamples" >> ReportSamples(plan.out)
+    files_per_dir: dict[str, int] = {}
+    for part in parts:
+        name = storage.relative(storage.split(part.destination)[0], plan.out)
+        files_per_dir[name] = files_per_dir.get(name, 0) + 1
+    shuffle = {phase.dirname: result["shuffle_bytes"] for phase, result in zip(plan.phases, results)}
+    total = sum(sum(by_label.values()) for by_label in shuffle.values())
+    input_bytes = results[0]["input_bytes"] or 0
+    settings = {"config": to_dict(plan.config), "stage_order": plan.stage_order,
+                "listing_skips": plan.inputs.skipped, "kinds": plan.inputs.kinds, "out": plan.out}
+    extra = {"phases": [p.dirname for p in plan.phases],
+             "shuffle": {"bytes_per_phase": shuffle, "total_bytes": total, "input_text_bytes": input_bytes,
+                         "bytes_per_input_byte": round(total / input_bytes, 6) if input_bytes else 0.0}}
+    outcomes = [(tuple(key), tuple(value)) for result in results for key, value in result["outcomes"]]
+    stage_stats = [(name, stats) for result in results for name, stats in result["stage_stats"]]
+    stats = write_stats(settings, outcomes, [tuple(r) for r in results[0]["read"]],
+                        [(tuple(k), v) for k, v in results[0]["skipped"]], stage_stats,
+                        sorted(files_per_dir.items()), extra=extra)
+    write_marker(plan.out, CURATE_STEP, {"fingerprint": plan.publish_fingerprint,
+                                         "parquet_files": dict(sorted(files_per_dir.items())),
+                                         "kept": stats["totals"]["kept"]})
+    return stats
+
+
+def clear_outputs(out: str) -> None:
+    """Delete the published outputs of a previous run (and nothing else under OUT)."""
+    for part in OUTPUT_PARTS:
+        storage.remove(storage.join(out, part))
 
 
 def _with_final_bucket(doc: Document) -> Document:
@@ -156,26 +351,6 @@ def _rejected_outcome(rejection: Rejection) -> tuple:
 def _error_outcome(error: ReadError, kind_of_input: dict[str, str]) -> tuple:
     bucket = CODE if kind_of_input.get(error.input) == CODE_KIND else UNDETERMINED
     return (error.input, bucket, ERROR_OUTCOME), (error.records, 0)
-
-
-def _write_outputs(kept: beam.PCollection, rejections: beam.PCollection, errors: beam.PCollection,
-                   output_config: Any, out: str) -> list[beam.PCollection]:
-    """Writes the three Parquet outputs; returns the PCollections of written file paths."""
-    written = []
-    by_bucket = kept | "ByBucket" >> beam.Partition(lambda d, n: BUCKETS.index(d.bucket), len(BUCKETS))
-    for bucket, docs in zip(BUCKETS, by_bucket):
-        rows = docs | f"CuratedRows {bucket}" >> beam.Map(curated_row)
-        written.append(rows | f"WriteCurated {bucket}" >> WriteParquetShards(
-            FileSystems.join(out, "curated", bucket), CURATED_SCHEMA, output_config.curated_shards))
-    rows = rejections | "RejectedRows" >> beam.Map(rejected_row)
-    written.append(rows | "WriteRejected" >> WriteParquetShards(
-        FileSystems.join(out, "rejected"), REJECTED_SCHEMA, output_config.rejected_shards,
-        sort_fields=("id", "reason", "input", "location")))
-    rows = errors | "ErrorRows" >> beam.Map(error_row)
-    written.append(rows | "WriteErrors" >> WriteParquetShards(
-        FileSystems.join(out, "errors"), ERRORS_SCHEMA, output_config.errors_shards,
-        shard_field="location", sort_fields=("location", "error", "excerpt")))
-    return written
 
 
 def _empty_funnel() -> dict[str, Any]:
@@ -197,7 +372,7 @@ def _add_outcome(funnel: dict[str, Any], outcome: str, count: int, chars: int) -
 
 def build_stats(settings: dict[str, Any], outcomes: Iterable[tuple], read_counts: Iterable[tuple[str, int]],
                 skipped: Iterable[tuple[tuple[str, str], int]], stage_stats: Iterable[tuple[str, dict]],
-                written: Iterable[tuple[str, int]] = ()) -> dict:
+                written: Iterable[tuple[str, int]] = (), extra: dict[str, Any] | None = None) -> dict:
     """The stats.json dict (pure: tested directly). See the module docstring."""
     inputs = {name: dict(_empty_funnel(), kind=kind, skipped_files={})
               for name, kind in settings["kinds"].items()}
@@ -230,6 +405,7 @@ def build_stats(settings: dict[str, Any], outcomes: Iterable[tuple], read_counts
         "stage_order": settings["stage_order"],
         "outputs": {"parquet_files": dict(sorted(written))},
         "config": settings["config"],
+        **(extra or {}),
     }
 
 
@@ -245,16 +421,13 @@ def _one_dict_per_stage(stage_stats: Iterable[tuple[str, dict]]) -> dict[str, di
 
 
 def write_stats(settings: dict[str, Any], outcomes: list, read_counts: list, skipped: list,
-                stage_stats: list, written: Iterable[tuple[str, int]] = ()) -> None:
-    stats = build_stats(settings, outcomes, read_counts, skipped, stage_stats, written)
-    path = FileSystems.join(settings["out"], "stats.json")
-    temp = FileSystems.join(settings["out"], ".stats.json.tmp")
-    with FileSystems.create(temp) as handle:
-        handle.write(json.dumps(stats, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n")
-    FileSystems.rename([temp], [path])
+                stage_stats: list, written: Iterable[tuple[str, int]] = (), extra: dict[str, Any] | None = None) -> dict:
+    stats = build_stats(settings, outcomes, read_counts, skipped, stage_stats, written, extra)
+    with storage.create_atomic(storage.join(settings["out"], "stats.json")) as sink:
+        sink.write(json.dumps(stats, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n")
     if not stats["accounting"]["ok"]:
         raise AccountingError("accounting broken: " + "; ".join(stats["accounting"]["mismatches"]))
-    write_marker(settings["out"], "curate", {"totals": stats["totals"], **stats["outputs"]})  # last: OUT is complete
+    return stats
 
 
 def funnel_summary(stats: dict[str, Any]) -> str:

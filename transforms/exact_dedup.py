@@ -1,4 +1,4 @@
-"""Exact dedup: documents with identical text keep one survivor, the one with the smallest id.
+"""Exact dedup: documents with identical text keep one survivor, the first in read order.
 
 Key: BLAKE2b-128 of the UTF-8 bytes of ``doc.text`` as this stage receives it, i.e. the output
 of ``transforms.normalize.normalize_text`` (NFC, ``\\n`` line breaks, control characters removed,
@@ -6,25 +6,29 @@ trailing whitespace stripped, blank-line runs capped, outer blank lines dropped)
 folding or punctuation stripping: that is near-duplicate territory (MinHash). The key is global:
 the same text in two buckets is still one document.
 
-Pattern (after TFDS C4's keyed dedup): only ``(key, id)`` pairs are grouped by text key, so a
-text repeated a million times costs a million ids in one worker's memory, never a million
-documents; each id learns its key's survivor (the smallest id), and a join by id (ids are unique,
-``corpus.readers.UniqueIds``) brings every document to its verdict, one document per group. The
-survivor does not depend on arrival order, so the result is identical on every runner.
+A verdict stage (``transforms/verdicts.py``): the phase before it writes each document's key
+beside it (``annotate``); this stage groups only ``(key, uid)`` pairs (16 bytes + an integer per
+document, never the text), so a text repeated a million times costs a million integers in one
+worker's memory. Per key the smallest uid (the first read: input path, then line) survives; every
+other document gets a ``dedup:exact`` verdict naming the survivor's id, applied when its shard's
+text is streamed again. The survivor does not depend on arrival order: identical on every runner.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from corpus.document import Rejection
+from corpus.document import Document
 from corpus.hashing import blake2b
-from transforms.stage import KEPT, REJECTED, STATS
+from corpus.readers import ShardTable
+from transforms.phase_io import Verdict
+from transforms.verdicts import VerdictContext, VerdictStage
 
 NAME = "dedup.exact"
+REASON = "dedup:exact"
 
 
 @dataclass
@@ -37,60 +41,58 @@ def text_key(text: str) -> bytes:
     return blake2b(text, 16)
 
 
-def _survivor_per_id(element: tuple[bytes, Iterable[str]]) -> Iterable[tuple[str, str]]:
-    """For one text key: ``(id, survivor id)`` for every id sharing that text."""
-    _, ids = element
-    ids = list(ids)
-    survivor = min(ids)
-    return [(doc_id, survivor) for doc_id in ids]
+def survivor_and_duplicates(uids: Iterable[int]) -> tuple[int, list[int]]:
+    """For the uids sharing one text key: the survivor (smallest) and the others."""
+    ordered = sorted(uids)
+    return ordered[0], ordered[1:]
 
 
-class _VerdictFn(beam.DoFn):
-    def __init__(self):
-        self._kept = Metrics.counter(NAME, "kept")
+class _VerdictsFn(beam.DoFn):
+    def __init__(self, shards: ShardTable, priority: int):
+        self._shards, self._priority = shards, priority
         self._rejected = Metrics.counter(NAME, "rejected:exact")
 
-    def process(self, element: tuple[str, dict[str, list]]) -> Iterable:
-        doc_id, joined = element
-        (survivor,) = joined["survivor"]
-        for doc in joined["doc"]:  # exactly one: ids are unique
-            if doc_id == survivor:
-                self._kept.inc()
-                yield doc
-            else:
-                self._rejected.inc()
-                yield beam.pvalue.TaggedOutput(REJECTED, Rejection(doc, "dedup:exact", survivor))
+    def process(self, element: tuple[bytes, Iterable[int]]) -> Iterator[tuple[int, Verdict]]:
+        _, uids = element
+        survivor, duplicates = survivor_and_duplicates(uids)
+        if duplicates:
+            detail = self._shards.location(survivor)
+            self._rejected.inc(len(duplicates))
+            for uid in duplicates:
+                yield uid, Verdict(self._priority, REASON, detail)
 
 
-class ExactDedup(beam.PTransform):
-    """PCollection[Document] -> {"kept", "rejected", "stats"}; stats = duplicates per bucket and
-    the number of distinct texts that had duplicates."""
+class ExactDedup(VerdictStage):
+    """The ``dedup.exact`` verdict stage; stats = duplicates per bucket and the number of
+    distinct texts that had duplicates."""
+
+    label = NAME
+    columns = ("text_hash",)
 
     def __init__(self, config: ExactDedupConfig | None = None):
-        super().__init__(label=NAME)
         self.config = config or ExactDedupConfig()
 
-    def expand(self, docs: beam.PCollection) -> dict[str, beam.PCollection]:
-        survivors = (docs
-                     | "KeyIdByText" >> beam.Map(lambda d: (text_key(d.text), d.id))
-                     | "GroupIdsByText" >> beam.GroupByKey()
-                     | "SurvivorPerId" >> beam.FlatMap(_survivor_per_id))
-        verdicts = ({"doc": docs | "KeyById" >> beam.Map(lambda d: (d.id, d)), "survivor": survivors}
-                    | "JoinById" >> beam.CoGroupByKey()
-                    | "Verdict" >> beam.ParDo(_VerdictFn()).with_outputs(REJECTED, main=KEPT))
-        rejected = verdicts[REJECTED]
-        per_bucket = (rejected
-                      | "Bucket" >> beam.Map(lambda r: r.doc.bucket or "undetermined")
-                      | "PerBucket" >> beam.combiners.Count.PerElement()
-                      | "AsDict" >> beam.combiners.ToDict())
-        texts = (rejected
-                 | "SurvivorOf" >> beam.Map(lambda r: r.detail)
-                 | "DistinctTexts" >> beam.Distinct()
-                 | "CountTexts" >> beam.combiners.Count.Globally())
-        stats = (docs.pipeline
-                 | "Once" >> beam.Create([None])
-                 | "Stats" >> beam.Map(_stats, beam.pvalue.AsSingleton(per_bucket), beam.pvalue.AsSingleton(texts)))
-        return {KEPT: verdicts[KEPT], REJECTED: rejected, STATS: stats}
+    def annotate(self, doc: Document) -> dict:
+        return {"text_hash": text_key(doc.text)}
+
+    def verdicts(self, records: beam.PCollection, context: VerdictContext) -> beam.PCollection:
+        keyed = records | f"{NAME} ByTextHash" >> beam.Map(lambda r: (r["text_hash"], r["uid"]))
+        return (context.meter.group_by_key(keyed, "GroupUidsByTextHash")
+                | f"{NAME} Verdicts" >> beam.ParDo(_VerdictsFn(context.shards, context.priority)))
+
+    def stats(self, rejected: beam.PCollection, context: VerdictContext) -> beam.PCollection:
+        mine = rejected | f"{NAME} Rejections" >> beam.Filter(lambda r: r.reason == REASON)
+        per_bucket = (mine
+                      | f"{NAME} Bucket" >> beam.Map(lambda r: r.doc.bucket or "undetermined")
+                      | f"{NAME} PerBucket" >> beam.combiners.Count.PerElement()
+                      | f"{NAME} AsDict" >> beam.combiners.ToDict())
+        survivors = mine | f"{NAME} SurvivorOf" >> beam.Map(lambda r: (r.detail, None))
+        texts = (context.meter.group_by_key(survivors, "GroupExactSurvivors")
+                 | f"{NAME} CountTexts" >> beam.combiners.Count.Globally())
+        return (rejected.pipeline
+                | f"{NAME} Once" >> beam.Create([None])
+                | f"{NAME} Stats" >> beam.Map(_stats, beam.pvalue.AsSingleton(per_bucket),
+                                              beam.pvalue.AsSingleton(texts)))
 
 
 def _stats(_: None, per_bucket: dict[str, int], groups: int) -> dict:

@@ -1,18 +1,19 @@
 """Length limits per bucket: characters and words for text, characters and lines for code.
 
 Rules run cheapest first: the character count is checked before any tokenization, so a 20 MB
-document costs one ``len()`` before it is rejected ``length:too_long``. Words are counted with
-``corpus.words.word_tokenizer(lang)``: Korean words are MeCab (mecab-ko-dic) morphemes, which
-are finer than eojeol (one eojeol is about two morphemes), so a Korean document reaches the
-minimum with roughly half the eojeol an English one needs words; Chinese and Japanese count one
-word per Han/Kana character.
+document costs one ``len()`` before it is rejected ``length:too_long``. Words are counted as
+datatrove's Gopher quality filter counts them (FineWeb-2's document length rule): the filter
+words of ``corpus.words.filter_word_tokenizer(lang)`` that are not only punctuation. Korean words
+are Kiwi morphemes, finer than eojeol (one eojeol is about two morphemes), so a Korean document
+reaches the minimum with roughly half the eojeol an English one needs words; Chinese words are
+jieba's, Japanese SudachiPy's.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from corpus.document import Document
-from corpus.words import word_tokenizer
+from corpus.words import content_words, filter_word_tokenizer
 from transforms.buckets import limits_for, words_lang
 from transforms.stage import DocumentFilter, FilterStage
 
@@ -21,16 +22,17 @@ from transforms.stage import DocumentFilter, FilterStage
 class TextLengthLimits:
     """Limits for natural-language buckets.
 
-    ``min_words`` = 50 is Gopher's minimum document length (Rae et al. 2021, "Scaling Language
-    Models", section A.1.1: 50 to 100,000 words). The character limits are cheap guards around
-    it: 200 characters is below any 50-word English or Korean text, and 1,000,000 characters
-    (above Gopher's 100,000-word maximum at ~6 characters per word) bounds the work every later
-    stage does on one document.
+    ``min_words`` = 50 and ``max_words`` = 100,000 are Gopher's document length bounds (Rae et
+    al. 2021, "Scaling Language Models", section A.1.1), as FineWeb-2 applies them. The character
+    limits are cheap guards around them: 200 characters is below almost any 50-word English or
+    Korean text, and 1,000,000 characters (above 100,000 words at ~6 characters per word) bounds
+    the work every later stage does on one document.
     """
 
     min_chars: int = 200
     max_chars: int = 1_000_000
     min_words: int = 50
+    max_words: int = 100_000
 
 
 @dataclass
@@ -59,6 +61,10 @@ class LengthConfig:
     code: CodeLengthLimits = field(default_factory=CodeLengthLimits)
 
 
+def _count_words(doc: Document) -> int:
+    return len(content_words(filter_word_tokenizer(words_lang(doc)).word_tokenize(doc.text)))
+
+
 def _non_blank_lines(text: str) -> list[str]:
     return [line for line in text.split("\n") if line.strip()]
 
@@ -78,8 +84,11 @@ class LengthFilter(DocumentFilter):
             return "too_long"
         if isinstance(limits, CodeLengthLimits):
             return self._code_rule(doc, limits) or doc
-        if len(word_tokenizer(words_lang(doc)).word_tokenize(doc.text)) < limits.min_words:
+        n_words = _count_words(doc)
+        if n_words < limits.min_words:
             return "too_few_words"
+        if limits.max_words and n_words > limits.max_words:
+            return "too_many_words"
         return doc
 
     @staticmethod
@@ -96,8 +105,8 @@ class LengthFilter(DocumentFilter):
     def detail(self, doc: Document, rule: str) -> str:
         if rule in ("too_short", "too_long"):
             return f"chars={len(doc.text)}"
-        if rule == "too_few_words":
-            return f"words={len(word_tokenizer(words_lang(doc)).word_tokenize(doc.text))}"
+        if rule in ("too_few_words", "too_many_words"):
+            return f"words={_count_words(doc)}"
         lines = _non_blank_lines(doc.text)
         if rule == "long_line":
             return f"max_line_length={max(map(len, lines), default=0)}"

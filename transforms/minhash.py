@@ -1,29 +1,33 @@
 """Near-duplicate removal: MinHash signatures, LSH bands as Beam keys, verified candidate pairs,
-distributed connected components, one survivor (smallest id) per cluster.
+distributed connected components, one survivor (the first read) per cluster.
 
-Graph (every step keyed and distributed; nothing gathers all signatures, shingles or edges):
+A verdict stage (``transforms/verdicts.py``): the phase before it writes each document's signature
+(``annotate``: 128 uint32 minhashes, datasketch ``update_batch`` over the shingle hashes) beside
+its text, and this stage shuffles only integers and short byte strings:
 
-    docs ─ Sign ─▶ (group, id, signature)      datasketch MinHash (update_batch) over shingle hashes
-         ─ Bands ─▶ ((group, band, band values), (id, signature))      one key per band
-         ─ GroupByKey ─ VerifyBandBuckets ─▶ edges      estimate clearly >= threshold
-                                           ─▶ uncertain pairs      estimate near the threshold
-    uncertain pairs ⋈ (id, shingle hashes), twice ─ ExactCheck ─▶ edges      exact Jaccard >= threshold
-    edges ─ ConnectedComponents ─▶ (id, survivor)       large-star/small-star rounds
-    docs ⋈ survivors (CoGroupByKey by id) ─▶ kept | rejected "dedup:minhash" (detail = survivor id)
+    (uid, group, signature) ─ Bands ─▶ (band key, uid)       16 bytes of key per band, never the signature
+         ─ GroupByKey ─ Candidates ─▶ candidate pairs (a, b)  every member with the bucket's smallest uids
+         ─ distinct ─ LookupByShard(a) ─▶ (b, a, signature of a)
+                    ─ LookupByShard(b) ─▶ edge            estimated Jaccard clearly >= threshold
+                                       ─▶ uncertain pair  estimate near the threshold
+    uncertain ─ LookupByShard(b) ─▶ (a, shingles of b) ─ LookupByShard(a) ─▶ edge   exact Jaccard >= threshold
+    edges ─ ConnectedComponents ─▶ (uid, root)            large-star/small-star rounds on integers
+         ─▶ verdicts: every non-root "dedup:minhash" (detail = the root's id), the root cluster_size
 
 ``group`` is the document's bucket (korean / multilingual / code each deduplicated within itself) or
-one group for all when ``span_buckets`` is set.
+one group for all when ``span_buckets`` is set. ``LookupByShard`` groups requests by the shard of
+the document they need and answers them while streaming that shard's phase file, so signatures and
+shingles are read for candidates only, and text is read (from disk, not a shuffle) only for the
+pairs the estimate cannot decide.
 
-Verification inside a band bucket (all members share one band, i.e. ``rows`` equal minhashes): the
-``reference_limit`` smallest ids of the bucket (streamed with a bounded heap) are compared with each
-other and every other member is compared with those references. A pair whose estimated Jaccard is
-clearly above the threshold (``exact_check_sigmas`` standard deviations of the estimate) is a local
-union; one within that margin is sent to the exact check; anything below is dropped. The bucket
-emits a star per local component (its smallest member to each other member): the same components as
-the verified pairs, with fewer edges than members. Only verified pairs ever join documents, so a band
-collision between dissimilar documents removes nothing (text-dedup #70), and an oversized bucket
-(boilerplate shared by many documents) costs ``members × reference_limit`` comparisons and
-``reference_limit`` signatures of memory, not ``members²``. Limitation: in a bucket larger than
+Candidates of a band bucket (all members share one band, i.e. ``rows`` equal minhashes): the
+``reference_limit`` smallest uids of the bucket (streamed with a bounded heap) are paired with each
+other and with every other member. A pair whose estimated Jaccard (share of equal minhashes) is
+clearly above the threshold (``exact_check_sigmas`` standard deviations of the estimate) is an
+edge; one within that margin is decided by exact Jaccard on the shingles; anything below is
+dropped. Only verified pairs join documents, so a band collision between dissimilar documents
+removes nothing (text-dedup #70), and an oversized bucket (boilerplate shared by many documents)
+costs ``members × reference_limit`` pairs, not ``members²``. Limitation: in a bucket larger than
 ``reference_limit``, two members that match each other but none of the references are not linked
 through this bucket (they may be through another band); ``oversized_band_buckets`` counts such buckets.
 
@@ -46,14 +50,15 @@ from datasketch import MinHash
 from datasketch.lsh import _optimal_param
 
 from corpus.config import ConfigError
-from corpus.document import CODE, Document, Rejection
+from corpus.document import BUCKETS, CODE, Document
+from corpus.hashing import blake2b
 from transforms.connected_components import ConnectedComponents
+from transforms.phase_io import LookupByShard, Verdict
 from transforms.shingles import ShingleNormalization, jaccard, shingle_hashes
-from transforms.stage import KEPT, REJECTED, STATS
+from transforms.verdicts import VerdictContext, VerdictStage
 
 NAMESPACE = "dedup.minhash"  # stage name: stats.json key and Beam counter namespace
 REASON = "dedup:minhash"
-UNCERTAIN, SHINGLES = "uncertain", "shingles"
 ALL_BUCKETS = "all"
 _SCHEME = "affine32"  # datasketch >= 2.0 default: uint32 values, bijective permutations
 _DTYPE = np.uint32
@@ -89,7 +94,7 @@ class MinHashConfig:
         default_factory=lambda: ShingleNormalization(lowercase=False, strip_punctuation=False, normalize_digits=False)
     )
     exact_check_sigmas: float = 2.0
-    reference_limit: int = 1000
+    reference_limit: int = 10
     max_cc_rounds: int = 10
     largest_clusters: int = 20
 
@@ -121,239 +126,107 @@ class MinHashConfig:
         )
 
 
-class _SignFn(beam.DoFn):
-    """Document -> (group, id, signature bytes), and (id, shingle hashes) for the exact check.
-    Documents without any token are not signed: they are kept (no content to be a near-duplicate
-    of), tagged ``unsigned`` with the reason (``no_shingles`` or ``sign_errors``) for the stats."""
-
-    def __init__(self, config: MinHashConfig):
-        self._config = config
-        self._signed = Metrics.counter(NAMESPACE, "signed")
-        self._unsigned = Metrics.counter(NAMESPACE, "no_shingles")
-        self._errors = Metrics.counter(NAMESPACE, "sign_errors")
-
-    def setup(self) -> None:
-        self._permutations = MinHash(self._config.num_perm, seed=self._config.seed, scheme=_SCHEME).permutations
-
-    def process(self, doc: Document) -> Iterator:
-        c = self._config
-        code = doc.bucket == CODE
-        group = ALL_BUCKETS if c.span_buckets else doc.bucket
-        try:
-            hashes = shingle_hashes(
-                doc.text, doc.bucket, doc.lang,
-                c.code_ngram if code else c.ngram,
-                c.code_normalization if code else c.text_normalization,
-            )
-        except Exception:  # a pathological document must not lose the run: it stays, undeduplicated
-            logging.exception("dedup.minhash: cannot shingle document %s; kept without near-dedup", doc.id)
-            self._errors.inc()
-            yield beam.pvalue.TaggedOutput("unsigned", (group, "sign_errors"))
-            return
-        if not len(hashes):
-            self._unsigned.inc()
-            yield beam.pvalue.TaggedOutput("unsigned", (group, "no_shingles"))
-            return
-        minhash = MinHash(c.num_perm, seed=c.seed, hashfunc=_already_hashed,
-                          permutations=self._permutations, scheme=_SCHEME)
-        for start in range(0, len(hashes), _HASH_CHUNK):
-            minhash.update_batch(hashes[start : start + _HASH_CHUNK].tolist())
-        self._signed.inc()
-        yield group, doc.id, minhash.hashvalues.astype(_DTYPE).tobytes()
-        if c.exact_check_sigmas > 0:
-            yield beam.pvalue.TaggedOutput(SHINGLES, (doc.id, hashes.tobytes()))
-
-
 def _already_hashed(shingle_hash: int) -> int:
     """datasketch's hashfunc: shingles arrive as 32-bit hashes (transforms.shingles)."""
     return shingle_hash
 
 
-def _band_keys(signed: tuple[str, str, bytes], bands: int, rows: int) -> Iterator:
-    group, doc_id, signature = signed
+def _shingles(text: str, bucket: str, lang: str, config: MinHashConfig) -> np.ndarray:
+    code = bucket == CODE
+    return shingle_hashes(text, bucket, lang, config.code_ngram if code else config.ngram,
+                          config.code_normalization if code else config.text_normalization)
+
+
+def _group(bucket: str, config: MinHashConfig) -> str:
+    return ALL_BUCKETS if config.span_buckets else bucket
+
+
+def _band_keys(record: dict, bands: int, rows: int, groups: dict[str, int]) -> Iterator[tuple[bytes, int]]:
+    """(band key, uid) per band: the group, the band index and 8 bytes of BLAKE2b of the band's
+    minhashes (a collision between different bands' values only adds a candidate pair, which
+    verification then drops)."""
+    signature, uid = record["signature"], record["uid"]
     width = rows * np.dtype(_DTYPE).itemsize
+    prefix = groups[record["group"]].to_bytes(2, "big")
     for band in range(bands):
-        yield (group, band, signature[band * width : (band + 1) * width]), (doc_id, signature)
+        digest = blake2b(signature[band * width : (band + 1) * width])
+        yield prefix + band.to_bytes(2, "big") + digest, uid
 
 
-class _UnionFind:
-    """Union-find over the (at most ``reference_limit``) references of one band bucket."""
+class _CandidatesFn(beam.DoFn):
+    """One band bucket -> candidate pairs (a, b), a < b, between its ``limit`` smallest uids and
+    every member; a (pairs, oversized) tuple per bucket tagged ``bucket_stats``."""
 
-    def __init__(self, size: int):
-        self._parent = list(range(size))
-
-    def find(self, i: int) -> int:
-        while self._parent[i] != i:
-            self._parent[i] = self._parent[self._parent[i]]
-            i = self._parent[i]
-        return i
-
-    def union(self, i: int, j: int) -> None:
-        ri, rj = self.find(i), self.find(j)
-        if ri != rj:  # the smaller index (= smaller id: references are sorted) stays the root
-            self._parent[max(ri, rj)] = min(ri, rj)
-
-
-@dataclasses.dataclass(frozen=True, order=False)
-class _Inverted:
-    """Reverses string order so ``heapq`` (a min-heap) keeps the smallest ids."""
-
-    value: str
-
-    def __lt__(self, other: "_Inverted") -> bool:
-        return self.value > other.value
-
-    def __gt__(self, other: "_Inverted") -> bool:
-        return self.value < other.value
-
-
-class _VerifyBandBucketFn(beam.DoFn):
-    """One band bucket -> verified edges (a star per local component), uncertain pairs (tagged
-    ``uncertain``, for the exact check) and a stats tuple (tagged ``band_stats``)."""
-
-    def __init__(self, config: MinHashConfig):
-        self._num_perm = config.num_perm
-        self._limit = config.reference_limit
-        self._sure, self._unsure = config.estimate_bounds()
-        self._compared = Metrics.counter(NAMESPACE, "band_comparisons")
-        self._verified = Metrics.counter(NAMESPACE, "band_comparisons_verified")
-        self._uncertain = Metrics.counter(NAMESPACE, "band_comparisons_uncertain")
+    def __init__(self, limit: int):
+        self._limit = limit
         self._oversized = Metrics.counter(NAMESPACE, "oversized_band_buckets")
 
-    def _matrix(self, members: list[tuple[str, bytes]]) -> np.ndarray:
-        return np.frombuffer(b"".join(s for _, s in members), dtype=_DTYPE).reshape(len(members), self._num_perm)
-
-    def _matches(self, references: np.ndarray, signature: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Indices of references whose estimated Jaccard (share of equal minhashes, as
-        ``MinHash.jaccard``) with ``signature`` is surely similar, and those too close to call."""
-        similarity = np.count_nonzero(references == signature, axis=1) / float(self._num_perm)
-        return np.flatnonzero(similarity >= self._sure), np.flatnonzero((similarity >= self._unsure) & (similarity < self._sure))
-
-    def process(self, bucket: tuple[tuple, Iterable[tuple[str, bytes]]]) -> Iterator:
+    def process(self, bucket: tuple[bytes, Iterable[int]]) -> Iterator:
         _, members = bucket
-        # Pass 1: the `limit` smallest ids, with a bounded heap (max-heap via inverted order).
-        size, heap = 0, []
-        for doc_id, signature in members:
+        size, heap = 0, []  # max-heap of the `limit` smallest uids, by negation
+        for uid in members:
             size += 1
-            entry = (_Inverted(doc_id), signature)
             if len(heap) < self._limit:
-                heapq.heappush(heap, entry)
-            elif entry[0] > heap[0][0]:
-                heapq.heapreplace(heap, entry)
+                heapq.heappush(heap, -uid)
+            elif -uid > heap[0]:
+                heapq.heapreplace(heap, -uid)
         if size < 2:
             return
-        references = sorted((inv.value, sig) for inv, sig in heap)
-        ref_ids = [doc_id for doc_id, _ in references]
-        matrix = self._matrix(references)
-        union = _UnionFind(len(references))
-        compared = verified = uncertain = 0
-        for i in range(1, len(references)):
-            sure, unsure = self._matches(matrix[:i], matrix[i])
-            compared, verified, uncertain = compared + i, verified + len(sure), uncertain + len(unsure)
-            for j in sure:
-                union.union(i, int(j))
-            for j in unsure:
-                yield beam.pvalue.TaggedOutput(UNCERTAIN, (ref_ids[int(j)], ref_ids[i]))
+        references = sorted(-u for u in heap)
+        pairs = 0
+        for i, later in enumerate(references):
+            for earlier in references[:i]:
+                pairs += 1
+                yield earlier, later
         oversized = size > self._limit
-        if oversized:  # Pass 2: members beyond the references, each against all references.
-            largest_reference = ref_ids[-1]
-            for doc_id, signature in members:
-                if doc_id <= largest_reference:
-                    continue
-                sure, unsure = self._matches(matrix, np.frombuffer(signature, dtype=_DTYPE))
-                compared, verified, uncertain = compared + len(references), verified + len(sure), uncertain + len(unsure)
-                if len(sure):
-                    for j in sure[1:]:
-                        union.union(int(sure[0]), int(j))
-                    yield ref_ids[int(sure[0])], doc_id
-                for j in unsure:
-                    yield beam.pvalue.TaggedOutput(UNCERTAIN, (ref_ids[int(j)], doc_id))
-        for i in range(1, len(references)):
-            root = union.find(i)
-            if root != i:
-                yield ref_ids[root], ref_ids[i]
-        self._compared.inc(compared)
-        self._verified.inc(verified)
-        self._uncertain.inc(uncertain)
-        self._oversized.inc(int(oversized))
-        yield beam.pvalue.TaggedOutput("band_stats", (compared, verified, uncertain, int(oversized)))
+        if oversized:  # a second pass over the re-iterable group: members beyond the references
+            largest = references[-1]
+            for uid in members:
+                if uid > largest:
+                    for reference in references:
+                        pairs += 1
+                        yield reference, uid
+            self._oversized.inc()
+        yield beam.pvalue.TaggedOutput("bucket_stats", (pairs, int(oversized)))
 
 
-class _AttachFirstShinglesFn(beam.DoFn):
-    """(u, {partners: [v...], shingles: [hashes of u]}) -> (v, (u, hashes of u))."""
+class _EstimateFn:
+    """At b (row of b, (a, signature of a)): the estimated Jaccard decides, or sends the pair to
+    the exact check. Yields ("edge" | "uncertain" | "dropped", (a, b))."""
 
-    def process(self, joined: tuple[str, dict[str, Iterable]]) -> Iterator:
-        doc_id, grouped = joined
-        for hashes in grouped["shingles"]:  # exactly one for a signed document
-            for partner in grouped["partners"]:
-                yield partner, (doc_id, hashes)
+    def __init__(self, config: MinHashConfig):
+        self._sure, self._unsure = config.estimate_bounds()
+        self._num_perm = config.num_perm
 
-
-class _ExactJaccardFn(beam.DoFn):
-    """(v, {pairs: [(u, hashes of u)...], shingles: [hashes of v]}) -> edges (u, v) whose exact
-    Jaccard on the shingle hashes reaches the threshold; a (checked, confirmed) tuple per group."""
-
-    def __init__(self, threshold: float):
-        self._threshold = threshold
-        self._confirmed = Metrics.counter(NAMESPACE, "exact_checks_confirmed")
-
-    def process(self, joined: tuple[str, dict[str, Iterable]]) -> Iterator:
-        doc_id, grouped = joined
-        for raw in grouped["shingles"]:
-            hashes = np.frombuffer(raw, dtype=np.uint32)
-            checked = confirmed = 0
-            for partner, partner_raw in grouped["pairs"]:
-                checked += 1
-                if jaccard(np.frombuffer(partner_raw, dtype=np.uint32), hashes) >= self._threshold:
-                    confirmed += 1
-                    yield partner, doc_id
-            self._confirmed.inc(confirmed)
-            yield beam.pvalue.TaggedOutput("exact_stats", (checked, confirmed))
+    def __call__(self, row: dict, payload: tuple[int, bytes]) -> Iterator[tuple[str, tuple[int, int]]]:
+        a, signature_a = payload
+        equal = np.count_nonzero(np.frombuffer(signature_a, dtype=_DTYPE) == np.frombuffer(row["signature"], dtype=_DTYPE))
+        similarity = equal / float(self._num_perm)
+        verdict = "edge" if similarity >= self._sure else "uncertain" if similarity >= self._unsure else "dropped"
+        yield verdict, (a, row["uid"])
 
 
-class _ExactCheck(beam.PTransform):
-    """Uncertain pairs + (id, shingle hashes) -> edges confirmed by exact Jaccard, and one
-    (checked, confirmed) total. Two joins by id: the pair's first document's shingles travel to
-    the second's; memory per group is one document plus its uncertain partners."""
+class _ShinglesOfFn:
+    """At b (row of b, a): (a, (b, shingle hashes of b))."""
 
-    def __init__(self, threshold: float):
-        super().__init__()
-        self._threshold = threshold
+    def __init__(self, config: MinHashConfig):
+        self._config = config
 
-    def expand(self, inputs: tuple[beam.PCollection, beam.PCollection]) -> dict[str, beam.PCollection]:
-        pairs, doc_shingles = inputs
-        with_first = (
-            {"partners": pairs | "DistinctPairs" >> beam.Distinct(), "shingles": doc_shingles}
-            | "JoinFirst" >> beam.CoGroupByKey()
-            | "AttachFirst" >> beam.ParDo(_AttachFirstShinglesFn())
-        )
-        checked = (
-            {"pairs": with_first, "shingles": doc_shingles}
-            | "JoinSecond" >> beam.CoGroupByKey()
-            | "ExactJaccard" >> beam.ParDo(_ExactJaccardFn(self._threshold)).with_outputs("exact_stats", main="edges")
-        )
-        totals = checked["exact_stats"] | "SumExactStats" >> beam.CombineGlobally(lambda rows: _sum_tuples(rows, 2))
-        return {"edges": checked["edges"], "stats": totals}
+    def __call__(self, row: dict, a: int) -> Iterator[tuple[int, tuple[int, bytes]]]:
+        hashes = _shingles(row["text"], row["bucket"], row["lang"], self._config)
+        yield a, (row["uid"], hashes.tobytes())
 
 
-class _DecideFn(beam.DoFn):
-    """Joins a document with its component's survivor, if any."""
+class _ExactJaccardFn:
+    """At a (row of a, (b, shingle hashes of b)): (confirmed, (a, b))."""
 
-    def __init__(self) -> None:
-        self._kept = Metrics.counter(NAMESPACE, "kept")
-        self._rejected = Metrics.counter(NAMESPACE, "rejected")
+    def __init__(self, config: MinHashConfig):
+        self._config = config
 
-    def process(self, joined: tuple[str, dict[str, list]]) -> Iterator:
-        _, grouped = joined
-        survivors = list(grouped["survivor"])
-        for doc in grouped["doc"]:
-            if survivors:
-                self._rejected.inc()
-                yield beam.pvalue.TaggedOutput(REJECTED, Rejection(doc, REASON, survivors[0]))
-            else:
-                self._kept.inc()
-                yield doc
-
+    def __call__(self, row: dict, payload: tuple[int, bytes]) -> Iterator[tuple[bool, tuple[int, int]]]:
+        b, raw = payload
+        hashes = _shingles(row["text"], row["bucket"], row["lang"], self._config)
+        yield jaccard(hashes, np.frombuffer(raw, dtype=np.uint32)) >= self._config.threshold, (row["uid"], b)
 
 def _sum_tuples(rows: Iterable[tuple[int, ...]], width: int) -> tuple[int, ...]:
     totals = [0] * width
@@ -446,10 +319,11 @@ def _count_by(pcoll: beam.PCollection, label: str, key) -> beam.PCollection:
 
 
 def _assemble_stats(
-    _, params: dict, signed: dict, unsigned: list, band: tuple, exact: tuple, rounds: dict, removed: dict,
-    clusters: dict,
+    _, params: dict, signed: dict, unsigned: list, buckets: tuple, estimates: dict, exact: dict, rounds: dict,
+    removed: dict, clusters: dict,
 ) -> dict:
-    compared, verified, uncertain, oversized = band
+    _, oversized = buckets
+    verified, uncertain = estimates.get("edge", 0), estimates.get("uncertain", 0)
     if not rounds["converged"]:
         logging.warning(
             "dedup.minhash: connected components did not converge in %d rounds; some clusters may keep "
@@ -460,10 +334,10 @@ def _assemble_stats(
         "signed": dict(sorted(signed.items())),
         "no_shingles": {group: n for (group, why), n in sorted(unsigned) if why == "no_shingles"},
         "sign_errors": {group: n for (group, why), n in sorted(unsigned) if why == "sign_errors"},
-        "band_comparisons": compared,
+        "band_comparisons": sum(estimates.values()),  # distinct candidate pairs, each estimated once
         "band_comparisons_verified": verified,
         "band_comparisons_uncertain": uncertain,
-        "exact_checks": {"pairs": exact[0], "confirmed": exact[1]},
+        "exact_checks": {"pairs": sum(exact.values()), "confirmed": exact.get(True, 0)},
         "oversized_band_buckets": oversized,
         "connected_components": rounds,
         "removed": dict(sorted(removed.items())),
@@ -471,49 +345,104 @@ def _assemble_stats(
     }
 
 
-class MinHashDedup(beam.PTransform):
-    """The ``dedup.minhash`` stage: PCollection[Document] -> {"kept", "rejected", "stats"}."""
+class MinHashDedup(VerdictStage):
+    """The ``dedup.minhash`` verdict stage (see the module docstring)."""
+
+    label = NAMESPACE
+    columns = ("bucket", "signature", "unsigned")
 
     def __init__(self, config: MinHashConfig):
-        super().__init__(label=NAMESPACE)
         self.config = config
         self.bands, self.rows = config.bands_and_rows()
+        self._permutations = None
 
-    def expand(self, docs: beam.PCollection) -> dict[str, beam.PCollection]:
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_permutations": None, "_parts": None}  # rebuilt per worker, not pickled
+
+    def annotate(self, doc: Document) -> dict:
+        """The signature (or why there is none) for the next phase's file."""
         c = self.config
-        signed = docs | "Sign" >> beam.ParDo(_SignFn(c)).with_outputs("unsigned", SHINGLES, main="signed")
-        banded = (
-            signed["signed"]
-            | "Bands" >> beam.FlatMap(_band_keys, self.bands, self.rows)
-            | "GroupBandBuckets" >> beam.GroupByKey()
-            | "VerifyBandBuckets" >> beam.ParDo(_VerifyBandBucketFn(c)).with_outputs(UNCERTAIN, "band_stats", main="edges")
-        )
-        exact = (banded[UNCERTAIN], signed[SHINGLES]) | "ExactCheck" >> _ExactCheck(c.threshold)
-        edges = (banded["edges"], exact["edges"]) | "AllEdges" >> beam.Flatten()
-        components = edges | "ConnectedComponents" >> ConnectedComponents(c.max_cc_rounds)
-        decided = (
-            {"doc": docs | "KeyById" >> beam.Map(lambda d: (d.id, d)), "survivor": components["roots"]}
-            | "JoinSurvivors" >> beam.CoGroupByKey()
-            | "Decide" >> beam.ParDo(_DecideFn()).with_outputs(REJECTED, main=KEPT)
-        )
-        rejected = decided[REJECTED]
-        sure, unsure = c.estimate_bounds()
-        params = {**dataclasses.asdict(c), "bands": self.bands, "rows": self.rows,
+        try:
+            hashes = _shingles(doc.text, doc.bucket, doc.lang, c)
+        except Exception:  # a pathological document must not lose the run: it stays, undeduplicated
+            logging.exception("dedup.minhash: cannot shingle document %s; kept without near-dedup", doc.id)
+            return {"signature": None, "unsigned": "sign_errors"}
+        if not len(hashes):  # no token: no content to be a near-duplicate of
+            return {"signature": None, "unsigned": "no_shingles"}
+        if self._permutations is None:
+            self._permutations = MinHash(c.num_perm, seed=c.seed, scheme=_SCHEME).permutations
+        minhash = MinHash(c.num_perm, seed=c.seed, hashfunc=_already_hashed, permutations=self._permutations,
+                          scheme=_SCHEME)
+        for start in range(0, len(hashes), _HASH_CHUNK):
+            minhash.update_batch(hashes[start : start + _HASH_CHUNK].tolist())
+        return {"signature": minhash.hashvalues.astype(_DTYPE).tobytes(), "unsigned": None}
+
+    def verdicts(self, records: beam.PCollection, context: VerdictContext) -> beam.PCollection:
+        c, meter, files, priority = self.config, context.meter, context.files_by_shard, context.priority
+        label = NAMESPACE
+        grouped = records | f"{label} Group" >> beam.Map(lambda r, c=c: {**r, "group": _group(r["bucket"], c)})
+        signed = grouped | f"{label} Signed" >> beam.Filter(lambda r: r["signature"] is not None)
+        unsigned = grouped | f"{label} Unsigned" >> beam.Filter(lambda r: r["signature"] is None)
+        groups = {name: i for i, name in enumerate(sorted({ALL_BUCKETS, "", *BUCKETS}))}
+        bands = signed | f"{label} Bands" >> beam.FlatMap(_band_keys, self.bands, self.rows, groups)
+        candidates = (meter.group_by_key(bands, "GroupBandBuckets")
+                      | f"{label} Candidates" >> beam.ParDo(_CandidatesFn(c.reference_limit)).with_outputs(
+                          "bucket_stats", main="pairs"))
+        keyed_pairs = candidates["pairs"] | f"{label} PairKey" >> beam.Map(lambda p: (p, None))
+        pairs = meter.group_by_key(keyed_pairs, "GroupCandidatePairs") | f"{label} Distinct" >> beam.Keys()
+        with_first = pairs | LookupByShard(
+            files, ["signature"], lambda row, b: [(b, (row["uid"], row["signature"]))], meter, "SignatureOfFirst")
+        estimated = with_first | LookupByShard(files, ["signature"], _EstimateFn(c), meter, "EstimateAtSecond")
+        by_estimate = estimated | f"{label} ByEstimate" >> beam.Partition(
+            lambda e, n: ("edge", "uncertain", "dropped").index(e[0]), 3)
+        uncertain = by_estimate[1] | f"{label} UncertainPair" >> beam.Map(lambda e: (e[1][1], e[1][0]))
+        with_shingles = uncertain | LookupByShard(files, ["text", "bucket", "lang"], _ShinglesOfFn(c), meter,
+                                                  "ShinglesOfSecond")
+        exact = with_shingles | LookupByShard(files, ["text", "bucket", "lang"], _ExactJaccardFn(c), meter,
+                                              "ExactJaccardAtFirst")
+        confirmed = exact | f"{label} Confirmed" >> beam.Filter(lambda e: e[0])
+        edges = ((by_estimate[0], confirmed)
+                 | f"{label} AllEdges" >> beam.Flatten()
+                 | f"{label} Edge" >> beam.Map(lambda e: e[1]))
+        components = edges | f"{label} ConnectedComponents" >> ConnectedComponents(c.max_cc_rounds, meter)
+        shards = context.shards
+        removed = components["roots"] | f"{label} Removed" >> beam.MapTuple(
+            lambda uid, root: (uid, Verdict(priority, REASON, shards.location(root))))
+        sizes = (components["roots"]
+                 | f"{label} RootOf" >> beam.MapTuple(lambda uid, root: (root, 1))
+                 | f"{label} ClusterSize" >> beam.CombinePerKey(sum)
+                 | f"{label} SizeVerdict" >> beam.MapTuple(
+                     lambda root, n: (root, Verdict(priority, cluster_size=n + 1))))
+        self._parts = {
+            "signed": _count_by(signed, f"{label} Signed", lambda r: r["group"]),
+            "unsigned": _count_by(unsigned, f"{label} Unsigned", lambda r: (r["group"], r["unsigned"])),
+            "buckets": candidates["bucket_stats"] | f"{label} SumBuckets" >> beam.CombineGlobally(
+                lambda rows: _sum_tuples(rows, 2)),
+            "estimates": _count_by(estimated, f"{label} Estimates", lambda e: e[0]),
+            "exact": _count_by(exact, f"{label} ExactChecks", lambda e: e[0]),
+            "rounds": components["rounds"],
+        }
+        return (removed, sizes) | f"{label} Verdicts" >> beam.Flatten()
+
+    def stats(self, rejected: beam.PCollection, context: VerdictContext) -> beam.PCollection:
+        label, parts = NAMESPACE, self._parts
+        mine = rejected | f"{label} Rejections" >> beam.Filter(lambda r: r.reason == REASON)
+        sure, unsure = self.config.estimate_bounds()
+        params = {**dataclasses.asdict(self.config), "bands": self.bands, "rows": self.rows,
                   "estimate_sure": round(sure, 4), "estimate_unsure": round(unsure, 4)}
-        band_totals = banded["band_stats"] | "SumBandStats" >> beam.CombineGlobally(lambda rows: _sum_tuples(rows, 4))
-        stats = (
-            docs.pipeline
-            | "StatsSeed" >> beam.Create([None])
-            | "AssembleStats" >> beam.Map(
+        return (
+            rejected.pipeline
+            | f"{label} StatsSeed" >> beam.Create([None])
+            | f"{label} AssembleStats" >> beam.Map(
                 _assemble_stats,
                 params,
-                beam.pvalue.AsDict(_count_by(signed["signed"], "Signed", lambda s: s[0])),
-                beam.pvalue.AsList(_count_by(signed["unsigned"], "Unsigned", lambda u: u)),
-                beam.pvalue.AsSingleton(band_totals),
-                beam.pvalue.AsSingleton(exact["stats"]),
-                beam.pvalue.AsSingleton(components["rounds"]),
-                beam.pvalue.AsDict(_count_by(rejected, "Removed", lambda r: r.doc.bucket)),
-                beam.pvalue.AsSingleton(rejected | "ClusterStats" >> _ClusterStats(c.largest_clusters)),
+                beam.pvalue.AsDict(parts["signed"]),
+                beam.pvalue.AsList(parts["unsigned"]),
+                beam.pvalue.AsSingleton(parts["buckets"]),
+                beam.pvalue.AsDict(parts["estimates"]),
+                beam.pvalue.AsDict(parts["exact"]),
+                beam.pvalue.AsSingleton(parts["rounds"]),
+                beam.pvalue.AsDict(_count_by(mine, f"{label} Removed", lambda r: r.doc.bucket)),
+                beam.pvalue.AsSingleton(mine | f"{label} ClusterStats" >> _ClusterStats(self.config.largest_clusters)),
             )
         )
-        return {KEPT: decided[KEPT], REJECTED: rejected, STATS: stats}

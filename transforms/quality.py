@@ -1,11 +1,14 @@
 """Light quality heuristics per bucket.
 
-Text: Gopher's quality rules (Rae et al. 2021, section A.1.1, as implemented in datatrove's
-``GopherQualityFilter``): hash and ellipsis symbol-to-word ratios, fractions of lines starting
-with a bullet or ending with an ellipsis, the fraction of words with an alphabetic character,
-mean word length bounds and a stop-word presence test. Korean uses FineWeb-2's tuned
-``kor_Hang`` values (github.com/huggingface/fineweb-2, configs/kor_Hang.yml), with words as
-MeCab morphemes (``corpus.words``).
+Text: Gopher's quality rules (Rae et al. 2021, section A.1.1) exactly as datatrove's
+``GopherQualityFilter`` measures them, which is how FineWeb-2 tuned its values: mean word length
+bounds (over words that are not only punctuation), hash and ellipsis symbol-to-word ratios,
+fractions of lines starting with a bullet (``•``/``-``) or ending with an ellipsis, the fraction of
+words with an alphabetic character and a stop-word presence test. Words are datatrove's for the
+language (``corpus.words.filter_word_tokenizer``: Kiwi for Korean). Korean uses FineWeb-2's tuned
+``kor_Hang`` values; the multilingual bucket uses FineWeb-2's values for the document's language
+where it publishes them (``corpus.fineweb2``), Gopher's otherwise. Gopher's document length
+bounds (50 to 100,000 words) are in ``transforms.length``.
 
 Code: the Codex file filters (Chen et al. 2021, section 3.1: files that look auto-generated,
 have a mean line length above 100 or a small fraction of alphanumeric characters are dropped;
@@ -16,36 +19,37 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from corpus.document import Document
-from corpus.words import word_tokenizer
-from transforms.buckets import limits_for, words_lang
+from corpus.words import content_words, filter_word_tokenizer
+from transforms.buckets import LanguageLimits, words_lang
 from transforms.stage import FilterStage, MeasuredFilter
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
-_BULLETS = ("•", "-", "*", "·", "●", "▪", "‣", "◦")
+_BULLETS = ("•", "-")
 _ELLIPSES = ("...", "…")
 
-# FineWeb-2 kor_Hang stop words (configs/kor_Hang.yml). They are morphemes; MeCab's
-# segmentation yields the same particles and endings.
+# FineWeb-2 kor_Hang stop words (configs/kor_Hang.yml): Kiwi morphemes (particles, endings, 년, 월).
 _KOREAN_STOP_WORDS = ["의", "다", "이", "는", "에", "을", "한", "년", "하", "은", "를", "했", "고",
                       "에서", "가", "있", "으로", "인", "월", "로", "되"]
-
-
-def _cjk_mean_word_length() -> dict[str, list[float]]:
-    # FineWeb-2 cmn_Hani.yml and jpn_Jpan.yml: min_avg_word_length 1, max_avg_word_length 5.
-    # corpus.words counts every Han/Kana character as a word, so Gopher's 3..10 cannot apply.
-    return {"zh": [1.0, 5.0], "ja": [1.0, 5.0]}
 
 
 @dataclass
 class TextQualityLimits:
     """Gopher's values (Rae et al. 2021, A.1.1); 0 disables a rule.
 
-    ``mean_word_length_by_lang`` overrides the mean word length bounds for some languages
-    (``lang: [min, max]``). ``min_stop_words`` needs a per-language list: the multilingual
-    bucket has none by default (Gopher's list is English-only), so the rule is off there.
+    The stop-word rule needs a list for the language: Gopher's is English-only, so the fallback
+    list is empty (rule off) and only languages FineWeb-2 publishes stop words for get the rule.
+    ``fineweb2_fields``: for a document whose language FineWeb-2 publishes values for
+    (``corpus.fineweb2``), these fields take FineWeb-2's value for it (its mean word length bounds,
+    alphabetic-word fraction and stop words, of which it requires 2), so the values here apply to
+    the other languages only; ``[]`` uses the values here for every language.
     """
+
+    MOVED_KEYS: ClassVar[dict[str, str]] = {
+        "mean_word_length_by_lang": "FineWeb-2's per-language bounds apply (fineweb2_fields)",
+    }
 
     max_hash_word_ratio: float = 0.1
     max_ellipsis_word_ratio: float = 0.1
@@ -54,9 +58,10 @@ class TextQualityLimits:
     min_alpha_words_frac: float = 0.8
     min_mean_word_length: float = 3.0
     max_mean_word_length: float = 10.0
-    mean_word_length_by_lang: dict[str, list[float]] = field(default_factory=_cjk_mean_word_length)
-    min_stop_words: int = 0
+    min_stop_words: int = 2
     stop_words: list[str] = field(default_factory=list)
+    fineweb2_fields: list[str] = field(default_factory=lambda: [
+        "min_mean_word_length", "max_mean_word_length", "min_alpha_words_frac", "stop_words"])
 
 
 @dataclass
@@ -68,9 +73,8 @@ class KoreanQualityLimits(TextQualityLimits):
     min_alpha_words_frac: float = 0.791
     min_mean_word_length: float = 1.0
     max_mean_word_length: float = 6.0
-    mean_word_length_by_lang: dict[str, list[float]] = field(default_factory=dict)
-    min_stop_words: int = 2
     stop_words: list[str] = field(default_factory=lambda: list(_KOREAN_STOP_WORDS))
+    fineweb2_fields: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -97,39 +101,39 @@ class QualityConfig:
     code: CodeQualityLimits = field(default_factory=CodeQualityLimits)
 
 
-def text_quality(text: str, lang: str, limits: TextQualityLimits) -> tuple[str, float] | None:
-    """The first quality rule ``text`` breaks and its measured value, or None."""
-    words = word_tokenizer(lang).word_tokenize(text)
+def text_quality(text: str, words: list[str], limits: TextQualityLimits) -> tuple[str, float] | None:
+    """The first quality rule ``text`` breaks and its measured value, or None; rules and measures
+    as datatrove's GopherQualityFilter. ``words``: the document's filter words."""
     if not words:
         return "no_words", 0.0
     n_words = len(words)
-    lines = [line.strip() for line in text.split("\n") if line.strip()] or [""]
-    min_len, max_len = limits.mean_word_length_by_lang.get(
-        lang, (limits.min_mean_word_length, limits.max_mean_word_length))
-    mean_word_length = sum(map(len, words)) / n_words
+    content = content_words(words)
+    if content:  # none: datatrove's mean is NaN, which breaks no bound (the length filter rejects it)
+        mean_word_length = sum(map(len, content)) / len(content)
+        if limits.min_mean_word_length and mean_word_length < limits.min_mean_word_length:
+            return "short_words", mean_word_length
+        if limits.max_mean_word_length and mean_word_length > limits.max_mean_word_length:
+            return "long_words", mean_word_length
+    lines = text.splitlines() or [""]
     ratios = [
-        ("hash_ratio", limits.max_hash_word_ratio, text.count("#") / n_words),
-        ("ellipsis_ratio", limits.max_ellipsis_word_ratio, sum(map(text.count, _ELLIPSES)) / n_words),
+        ("hash_ratio", limits.max_hash_word_ratio, lambda: text.count("#") / n_words),
+        ("ellipsis_ratio", limits.max_ellipsis_word_ratio, lambda: sum(map(text.count, _ELLIPSES)) / n_words),
         ("bullet_lines", limits.max_bullet_lines_frac,
-         sum(line.startswith(_BULLETS) for line in lines) / len(lines)),
+         lambda: sum(line.lstrip().startswith(_BULLETS) for line in lines) / len(lines)),
         ("ellipsis_lines", limits.max_ellipsis_lines_frac,
-         sum(line.endswith(_ELLIPSES) for line in lines) / len(lines)),
-        ("long_words", max_len, mean_word_length),
+         lambda: sum(line.rstrip().endswith(_ELLIPSES) for line in lines) / len(lines)),
     ]
-    for rule, maximum, value in ratios:
-        if maximum and value > maximum:
+    for rule, maximum, measure in ratios:
+        if maximum and (value := measure()) > maximum:
             return rule, value
-    minimums = [
-        ("short_words", min_len, mean_word_length),
-        ("few_alpha_words", limits.min_alpha_words_frac,
-         sum(any(c.isalpha() for c in word) for word in words) / n_words),
-    ]
-    if limits.min_stop_words:
-        minimums.append(("few_stop_words", limits.min_stop_words,
-                         len(set(limits.stop_words).intersection(words))))
-    for rule, minimum, value in minimums:
-        if minimum and value < minimum:
-            return rule, value
+    if limits.min_alpha_words_frac:
+        alpha = sum(any(c.isalpha() for c in word) for word in words) / n_words
+        if alpha < limits.min_alpha_words_frac:
+            return "few_alpha_words", alpha
+    if limits.min_stop_words and limits.stop_words:
+        found = len(set(limits.stop_words).intersection(words))
+        if found < limits.min_stop_words:
+            return "few_stop_words", found
     return None
 
 
@@ -153,12 +157,13 @@ class QualityFilter(MeasuredFilter):
 
     def __init__(self, config: QualityConfig):
         self.config = config
+        self._limits = LanguageLimits(config)
 
     def violation(self, doc: Document) -> tuple[str, float] | None:
-        limits = limits_for(self.config, doc)
+        limits = self._limits(doc)
         if isinstance(limits, CodeQualityLimits):
             return code_quality(doc.text, limits)
-        return text_quality(doc.text, words_lang(doc), limits)
+        return text_quality(doc.text, filter_word_tokenizer(words_lang(doc)).word_tokenize(doc.text), limits)
 
 
 def quality_stage(config: QualityConfig) -> FilterStage:

@@ -5,9 +5,13 @@ Gopher", Table A1): a document is removed when too large a fraction of its lines
 (by count or by characters) are repeats, when its most frequent 2/3/4-gram covers too many
 characters, or when repeated 5..10-grams cover too many characters. Line and paragraph measures
 are datatrove's own helper (``datatrove.pipeline.filters.gopher_repetition_filter``); n-gram
-measures give the same values as datatrove's helpers, computed faster (``transforms.ngrams``).
-So a threshold means the same here as in datatrove/FineWeb; only the word tokenizer differs:
-Korean words are MeCab morphemes (``corpus.words``) where datatrove uses kiwipiepy.
+measures give the same values as datatrove's helpers, computed faster (``transforms.ngrams``),
+on the words datatrove splits (``corpus.words.filter_word_tokenizer``: Kiwi for Korean, spaCy for
+most other languages). So a threshold means the same here as in datatrove/FineWeb-2.
+
+FineWeb-2 turns the paragraph and line-character rules off (its FineWeb quality filter's
+duplicated-line characters replace them, ``transforms.fineweb_quality``) and tunes the line and
+n-gram limits per language; the text limits here do the same.
 
 Code gets line rules only: n-gram repetition is normal in code (``self.``, ``return err``), and
 Gopher's line thresholds would reject ordinary files, whose closing braces and blank-ish lines
@@ -22,8 +26,8 @@ from dataclasses import dataclass, field
 from datatrove.pipeline.filters.gopher_repetition_filter import find_duplicates
 
 from corpus.document import Document
-from corpus.words import word_tokenizer
-from transforms.buckets import limits_for, words_lang
+from corpus.words import filter_word_tokenizer
+from transforms.buckets import LanguageLimits, words_lang
 from transforms.ngrams import NGramIndex
 from transforms.stage import FilterStage, MeasuredFilter
 
@@ -43,17 +47,22 @@ def _gopher_dup_n_grams() -> dict[int, float]:
 class TextRepetitionLimits:
     """Maximum repetition fractions for natural language; 0 disables a rule.
 
-    Defaults are Gopher's Table A1 (Rae et al. 2021). ``top_n_grams`` maps n to the maximum
-    character fraction of the most frequent n-gram; ``dup_n_grams`` maps n to the maximum
-    character fraction covered by repeated n-grams.
+    Line and n-gram defaults are Gopher's Table A1 (Rae et al. 2021). ``top_n_grams`` maps n to
+    the maximum character fraction of the most frequent n-gram; ``dup_n_grams`` maps n to the
+    maximum character fraction covered by repeated n-grams. The paragraph and line-character
+    rules are off as in FineWeb-2 (Gopher: 0.30, 0.20, 0.20), whose FineWeb quality filter covers
+    them. ``fineweb2_fields``: for a document whose language FineWeb-2 publishes values for
+    (``corpus.fineweb2``), these fields take FineWeb-2's value for it, so the values here apply
+    to the other languages only; ``[]`` uses the values here for every language.
     """
 
     dup_line_frac: float = 0.30
-    dup_para_frac: float = 0.30
-    dup_line_char_frac: float = 0.20
-    dup_para_char_frac: float = 0.20
+    dup_para_frac: float = 0.0
+    dup_line_char_frac: float = 0.0
+    dup_para_char_frac: float = 0.0
     top_n_grams: dict[int, float] = field(default_factory=_gopher_top_n_grams)
     dup_n_grams: dict[int, float] = field(default_factory=_gopher_dup_n_grams)
+    fineweb2_fields: list[str] = field(default_factory=lambda: ["dup_line_frac", "top_n_grams", "dup_n_grams"])
 
 
 def _fineweb2_korean_top_n_grams() -> dict[int, float]:
@@ -68,14 +77,14 @@ def _fineweb2_korean_dup_n_grams() -> dict[int, float]:
 class KoreanRepetitionLimits(TextRepetitionLimits):
     """FineWeb-2's tuned ``kor_Hang`` values (github.com/huggingface/fineweb-2, configs/kor_Hang.yml:
     dup_line_frac 0.374, top 2/3/4-gram 0.282/0.228/0.185, duplicate 5..10-gram
-    0.201/0.184/0.168/0.154/0.14/0.127, the intermediate n as published there). FineWeb-2 turns
-    the paragraph and line-character rules off because its FineWebQualityFilter covers them; this
-    pipeline has no such filter, so they keep Gopher's values. A class of its own (not a factory)
-    so that a YAML override of one field keeps the other Korean defaults."""
+    0.201/0.184/0.168/0.154/0.14/0.127, the intermediate n as published there). A class of its
+    own (not a factory) so that a YAML override of one field keeps the other Korean defaults; the
+    values are spelled out here, so ``fineweb2_fields`` is empty."""
 
     dup_line_frac: float = 0.374
     top_n_grams: dict[int, float] = field(default_factory=_fineweb2_korean_top_n_grams)
     dup_n_grams: dict[int, float] = field(default_factory=_fineweb2_korean_dup_n_grams)
+    fineweb2_fields: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -121,7 +130,7 @@ def text_repetition(text: str, lang: str, limits: TextRepetitionLimits) -> tuple
         if limit and value > limit:
             return rule, value
 
-    n_grams = NGramIndex(word_tokenizer(lang).word_tokenize(text))
+    n_grams = NGramIndex(filter_word_tokenizer(lang).word_tokenize(text))
     for n, limit in sorted(limits.top_n_grams.items()):
         if limit:
             value = n_grams.top_chars(n) / n_chars
@@ -157,9 +166,10 @@ class RepetitionFilter(MeasuredFilter):
 
     def __init__(self, config: RepetitionConfig):
         self.config = config
+        self._limits = LanguageLimits(config)
 
     def violation(self, doc: Document) -> tuple[str, float] | None:
-        limits = limits_for(self.config, doc)
+        limits = self._limits(doc)
         if not doc.text.strip():
             return "empty", 0.0
         if isinstance(limits, CodeRepetitionLimits):

@@ -15,9 +15,12 @@ import zstandard
 from apache_beam.testing.util import assert_that, equal_to
 
 from corpus.document import CODE, CODE_KIND, KOREAN, TEXT_KIND
-from corpus.readers import (ERRORS, READ, SKIPPED, InputError, ReaderConfig, ReadDocuments, ReadFileFn, SkipRules,
-                            UniqueIds, resolve_inputs)
+from corpus.readers import (ERRORS, READ, SKIPPED, InputError, ReaderConfig, ReadDocuments, ReadFileFn, ShardTable,
+                            SkipRules, make_uid, plan_shards, resolve_inputs)
+from corpus.shuffle_meter import ShuffleMeter
 from tests.conftest import read_sample
+from transforms.unique_ids import UniqueSourceIds
+from transforms.verdicts import VerdictContext
 
 KO = "대한민국은 민주공화국이다. 대한민국의 주권은 국민에게 있고, 모든 권력은 국민으로부터 나온다."
 
@@ -34,8 +37,8 @@ def _read(paths: list[str] | str, kind: str = TEXT_KIND, config: ReaderConfig | 
     resolved = resolve_inputs(paths if kind == TEXT_KIND else [], paths if kind == CODE_KIND else [], config.skip)
     fn = ReadFileFn(config)
     docs, errors, skipped, read = [], [], [], []
-    for item in resolved.files:
-        for out in fn.process(item):
+    for shard in plan_shards(resolved.files):
+        for out in fn.process(shard):
             if isinstance(out, beam.pvalue.TaggedOutput):
                 {ERRORS: errors, SKIPPED: skipped, READ: read}[out.tag].append(out.value)
             else:
@@ -53,7 +56,8 @@ def test_jsonl_plain_gzip_and_zstd_read_the_same_documents(tmp_path):
         docs, errors, _, read, _ = _read(str(tmp_path / name))
         assert not errors
         assert [d.text for d in docs] == [r["text"] for r in records]
-        assert [d.id for d in docs] == [r["id"] for r in records]
+        assert [d.source_id for d in docs] == [r["id"] for r in records]
+        assert [d.id for d in docs] == [f"{tmp_path / name}:{i}" for i in range(1, 6)]
         assert read == [(str(tmp_path / name), 5)]
 
 
@@ -62,17 +66,18 @@ def test_jsonl_metadata_is_kept_and_given_korean_lang_sets_the_provisional_bucke
     path.write_bytes(_lines([{"id": "k1", "text": KO, "source": "law", "license": "public-domain", "lang": "ko",
                               "path": "kolaw/constitution.txt"}]))
     (doc,), _, _, _, _ = _read(str(path))
-    assert (doc.id, doc.source, doc.kind, doc.bucket, doc.input) == ("k1", "law", TEXT_KIND, KOREAN, str(path))
+    assert (doc.source_id, doc.source, doc.kind, doc.bucket, doc.input) == ("k1", "law", TEXT_KIND, KOREAN, str(path))
     assert doc.meta["license"] == "public-domain" and doc.meta["path"] == "kolaw/constitution.txt"
     assert doc.meta["location"] == f"{path}:1"
     assert doc.lang == ""  # langid decides the language of text; the given one stays in meta
 
 
-def test_record_without_id_gets_its_path_and_line_as_id(tmp_path):
+def test_ids_are_locations_and_a_given_id_is_kept_as_source_id(tmp_path):
     path = tmp_path / "noid.jsonl"
     path.write_bytes(_lines([{"text": "first"}, {"text": "second", "id": 7}]))
     docs, _, _, _, _ = _read(str(path))
-    assert [d.id for d in docs] == [f"{path}:1", "7"]
+    assert [(d.id, d.source_id) for d in docs] == [(f"{path}:1", None), (f"{path}:2", "7")]
+    assert [d.uid for d in docs] == [make_uid(0, 1), make_uid(0, 2)]
     assert docs[0].source == "noid.jsonl"
 
 
@@ -92,7 +97,7 @@ def test_parquet_rows_become_documents(tmp_path):
                              "source": ["s", "s"], "lang": ["ko", "de"]}), path)
     docs, errors, _, read, _ = _read(str(path))
     assert not errors
-    assert [(d.id, d.meta["location"]) for d in docs] == [("p1", f"{path}:1"), ("p2", f"{path}:2")]
+    assert [(d.source_id, d.id) for d in docs] == [("p1", f"{path}:1"), ("p2", f"{path}:2")]
     assert read == [(str(path), 2)]
 
 
@@ -114,7 +119,7 @@ def test_parquet_text_over_the_record_limit_is_an_error(tmp_path):
     path = tmp_path / "big.parquet"
     pq.write_table(pa.table({"id": ["big", "small"], "text": ["x" * 2048, "y"]}), path)
     docs, errors, _, _, _ = _read(str(path), config=ReaderConfig(max_record_bytes=1024))
-    assert [d.id for d in docs] == ["small"]
+    assert [d.source_id for d in docs] == ["small"]
     assert [(e.location, e.error) for e in errors] == [(f"{path}:1", "record too large (> 1024 bytes)")]
 
 
@@ -176,7 +181,7 @@ def test_empty_document_is_read_as_a_document(tmp_path):
     path = tmp_path / "e.jsonl"
     path.write_bytes(_lines([{"id": "blank", "text": "  \n\t"}]))
     (doc,), errors, _, _, _ = _read(str(path))
-    assert doc.id == "blank" and not errors
+    assert doc.source_id == "blank" and not errors
 
 
 def test_20mb_document_is_read_whole_and_an_oversized_record_is_an_error(tmp_path):
@@ -184,10 +189,10 @@ def test_20mb_document_is_read_whole_and_an_oversized_record_is_an_error(tmp_pat
     path = tmp_path / "big.jsonl"
     path.write_bytes(_lines([{"id": "big", "text": big}, {"id": "small", "text": "after"}]))
     docs, errors, _, _, _ = _read(str(path))
-    assert [d.id for d in docs] == ["big", "small"] and docs[0].text == big and not errors
+    assert [d.source_id for d in docs] == ["big", "small"] and docs[0].text == big and not errors
 
     docs, errors, _, read, _ = _read(str(path), config=ReaderConfig(max_record_bytes=1024 * 1024))
-    assert [d.id for d in docs] == ["small"]
+    assert [d.source_id for d in docs] == ["small"]
     assert [(e.location, e.error) for e in errors] == [(f"{path}:1", "record too large (> 1048576 bytes)")]
     assert read == [(str(path), 2)]
 
@@ -257,7 +262,8 @@ def test_file_that_vanished_after_listing_is_an_error_not_a_crash(tmp_path):
     for name in ("gone.jsonl", "gone.txt"):
         (tmp_path / name).unlink()
     fn = ReadFileFn(ReaderConfig())
-    errors = [o.value for item in resolved.files for o in fn.process(item) if getattr(o, "tag", None) == ERRORS]
+    errors = [o.value for shard in plan_shards(resolved.files) for o in fn.process(shard)
+              if getattr(o, "tag", None) == ERRORS]
     assert sorted(e.location for e in errors) == [str(tmp_path / "gone.jsonl"), str(tmp_path / "gone.txt")]
     assert all("unreadable file: FileNotFoundError" in e.error for e in errors)
 
@@ -311,20 +317,40 @@ def test_text_tree_file_with_invalid_utf8_is_an_error(tmp_path):
     assert errors[0].error.startswith("invalid UTF-8 in file at byte 9")
 
 
-def test_read_documents_on_direct_runner_spreads_files_and_unique_ids_keeps_the_first_read(tmp_path):
+def test_read_documents_on_direct_runner_and_duplicate_source_ids_keep_the_first_read(tmp_path):
     (tmp_path / "a.jsonl").write_bytes(_lines([{"id": "same", "text": "from a"}, {"id": "x", "text": "x"}]))
     (tmp_path / "b.jsonl").write_bytes(_lines([{"id": "same", "text": "from b"}, b"{oops"]))
     resolved = resolve_inputs([str(tmp_path / "*.jsonl")], [], SkipRules())
+    shards = plan_shards(resolved.files)
+    context = VerdictContext(ShuffleMeter(), ShardTable(shards), {}, 0)
     with beam.Pipeline(runner="DirectRunner") as pipeline:
-        read = pipeline | ReadDocuments(resolved.files, ReaderConfig())
-        unique = read["docs"] | UniqueIds()
-        assert_that(unique["kept"] | "Kept" >> beam.Map(lambda d: (d.id, d.text)),
-                    equal_to([("same", "from a"), ("x", "x")]), label="CheckKept")
-        assert_that(unique["rejected"] | "Rej" >> beam.Map(lambda r: (r.doc.text, r.reason, r.detail)),
-                    equal_to([("from b", "read:duplicate_id", f"id first read at {tmp_path}/a.jsonl:1")]),
+        read = pipeline | ReadDocuments(shards, ReaderConfig())
+        assert_that(read["docs"] | "Ids" >> beam.Map(lambda d: (d.id, d.source_id, d.text)),
+                    equal_to([(f"{tmp_path}/a.jsonl:1", "same", "from a"), (f"{tmp_path}/a.jsonl:2", "x", "x"),
+                              (f"{tmp_path}/b.jsonl:1", "same", "from b")]), label="CheckDocs")
+        records = read["docs"] | "Records" >> beam.Map(lambda d: {"uid": d.uid, "source_id": d.source_id})
+        verdicts = UniqueSourceIds().verdicts(records, context)
+        assert_that(verdicts | "Rej" >> beam.MapTuple(lambda uid, v: (uid, v.reason, v.detail)),
+                    equal_to([(make_uid(1, 1), "read:duplicate_id", f"id first read at {tmp_path}/a.jsonl:1")]),
                     label="CheckRejected")
         assert_that(read[ERRORS] | "Err" >> beam.Map(lambda e: e.location),
                     equal_to([f"{tmp_path}/b.jsonl:2"]), label="CheckErrors")
+
+
+def test_tree_files_are_grouped_into_shards_and_uids_map_back_to_ids(tmp_path):
+    from corpus.readers import TREE_FILES_PER_SHARD, InputFile
+
+    tree = [InputFile(f"/t/{i:04d}.py", CODE_KIND, "/t", "file", f"{i:04d}.py") for i in range(TREE_FILES_PER_SHARD + 3)]
+    files = [InputFile("/a.jsonl", TEXT_KIND, "/a.jsonl", "jsonl"), *tree, InputFile("/z.parquet", TEXT_KIND, "/z.parquet", "parquet")]
+    shards = plan_shards(files)
+    assert [len(s.files) for s in shards] == [1, TREE_FILES_PER_SHARD, 3, 1]
+    assert [s.index for s in shards] == [0, 1, 2, 3]
+    table = ShardTable(shards)
+    assert table.location(make_uid(0, 7)) == "/a.jsonl:7"
+    assert table.location(make_uid(2, 2)) == tree[TREE_FILES_PER_SHARD + 1].path
+    assert table.location(make_uid(3, 1)) == "/z.parquet:1"
+    with pytest.raises(ValueError, match="ordinal"):
+        make_uid(0, 1 << 32)
 
 
 def _parquet_with_corrupt_middle_group(path: Path, rows_per_group: int = 100) -> list[str]:

@@ -1,4 +1,5 @@
-"""Length limits per bucket: characters before words, MeCab morphemes for Korean, code lines."""
+"""Length limits per bucket: characters before words, Kiwi words without punctuation for Korean (as
+datatrove's Gopher quality filter counts them), code lines. MeCab words for the other stages."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,7 +8,7 @@ import pytest
 
 import transforms.length as length_module
 from corpus.document import CODE_KIND, Document
-from corpus.words import word_tokenizer
+from corpus.words import content_words, filter_word_tokenizer, word_tokenizer
 from tests.transforms.filter_harness import run_stage
 from transforms.length import CodeLengthLimits, LengthConfig, LengthFilter, TextLengthLimits, length_stage
 
@@ -36,9 +37,11 @@ def test_korean_words_keep_latin_numbers_and_hanja_but_not_punctuation():
     assert words == ["Python", "3", "11", "버전", "은", "大韓", "民國", "2023", "년", "100", "끝"]
 
 
-def test_korean_min_words_counts_morphemes_just_at_and_just_above_the_minimum():
+def test_korean_min_words_counts_kiwi_words_without_punctuation_just_at_and_just_above_the_minimum():
     text = KOREAN_SENTENCE * 8
-    n_morphemes = len(word_tokenizer("ko").word_tokenize(text))
+    words = filter_word_tokenizer("ko").word_tokenize(text)
+    n_morphemes = len(content_words(words))
+    assert n_morphemes == len(words) - 8  # the eight full stops are not counted
     at_minimum = LengthFilter(LengthConfig(korean=TextLengthLimits(min_words=n_morphemes)))
     one_more = LengthFilter(LengthConfig(korean=TextLengthLimits(min_words=n_morphemes + 1)))
     assert isinstance(at_minimum.apply(doc("k", text, "korean", "ko")), Document)
@@ -65,7 +68,7 @@ def test_twenty_megabyte_document_is_rejected_before_any_tokenization(length, mo
     def no_tokenizer(lang):
         raise AssertionError("word tokenizer must not run on an over-long document")
 
-    monkeypatch.setattr(length_module, "word_tokenizer", no_tokenizer)
+    monkeypatch.setattr(length_module, "filter_word_tokenizer", no_tokenizer)
     huge = doc("huge", KOREAN_SENTENCE * (20_000_000 // len(KOREAN_SENTENCE)), "korean", "ko")
     assert length.apply(huge) == "too_long"
     assert length.detail(huge, "too_long") == f"chars={len(huge.text)}"

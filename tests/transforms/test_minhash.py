@@ -1,23 +1,22 @@
 """The dedup.minhash stage on Beam's DirectRunner with real MeCab and datasketch, on edited copies
 of real documents from ../shared/data.
 
+The stage runs as in a curate phase: documents written to phase files (two shards), verdicts from
+their signatures, candidate pairs verified by looking signatures and shingles up in the files.
 One pipeline run (``scenario``) holds every fixture that uses the default config, each built from
 different source documents with its own id prefix so that they cannot interact; the tests assert on
 its result. Runs with other configs or runners are separate.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 
-import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from corpus.config import ConfigError, from_dict
 from corpus.document import CODE, KOREAN, MULTILINGUAL, Document
 from tests.conftest import read_sample
+from tests.transforms.verdict_harness import Outcome, run_verdict_stage
 from transforms.minhash import REASON, MinHashConfig, MinHashDedup
 from transforms.shingles import jaccard, shingle_hashes
 
@@ -28,34 +27,12 @@ BOILERPLATE = (
 )
 
 
-@dataclass
-class Outcome:
-    kept: set[str]
-    rejected: dict[str, str]  # id -> survivor id
-    stats: dict
-
-
-def run_dedup(docs: list[Document], tmp: Path, config: MinHashConfig | None = None, beam_args: list[str] = ()) -> Outcome:
-    """Runs the stage and reads its outputs back from files (works with multi-process runners)."""
-    stage = MinHashDedup(config or MinHashConfig())
-    with beam.Pipeline(options=PipelineOptions(list(beam_args))) as pipeline:
-        out = pipeline | beam.Create(docs) | stage
-        out["kept"] | "KeptIds" >> beam.Map(lambda d: d.id) | "WriteKept" >> beam.io.WriteToText(str(tmp / "kept"))
-        (out["rejected"]
-         | "RejectedRows" >> beam.Map(lambda r: json.dumps([r.doc.id, r.reason, r.detail]))
-         | "WriteRejected" >> beam.io.WriteToText(str(tmp / "rejected")))
-        out["stats"] | "StatsJson" >> beam.Map(json.dumps) | "WriteStats" >> beam.io.WriteToText(str(tmp / "stats"))
-
-    def lines(prefix: str) -> list[str]:
-        return [line for f in sorted(tmp.glob(f"{prefix}-*")) for line in f.read_text("utf-8").splitlines()]
-
-    rejected = {}
-    for row in lines("rejected"):
-        doc_id, reason, survivor = json.loads(row)
-        assert reason == REASON
-        rejected[doc_id] = survivor
-    (stats,) = [json.loads(s) for s in lines("stats")]
-    return Outcome(set(lines("kept")), rejected, stats)
+def run_dedup(docs: list[Document], tmp: Path, config: MinHashConfig | None = None, beam_args: list[str] = (),
+              files_per_shard: int = 2) -> Outcome:
+    """Runs the stage as a curate phase does (tests/transforms/verdict_harness.py)."""
+    outcome = run_verdict_stage(MinHashDedup(config or MinHashConfig()), docs, tmp, beam_args, files_per_shard)
+    assert set(outcome.reasons.values()) <= {REASON}
+    return outcome
 
 
 def doc(doc_id: str, text: str, bucket: str, lang: str) -> Document:

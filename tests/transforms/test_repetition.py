@@ -1,4 +1,5 @@
-"""Gopher repetition rules: FineWeb-2 Korean values, Gopher values elsewhere, line rules for code."""
+"""Gopher repetition rules: FineWeb-2 values for Korean and per language, Gopher values elsewhere,
+line rules for code; n-gram measures equal datatrove's helpers."""
 from __future__ import annotations
 
 import random
@@ -59,17 +60,28 @@ def test_korean_dup_line_frac_follows_fineweb2_0374():
     assert text_repetition(at_limit, "ko", gopher)[0] == "dup_line_frac"
 
 
+GOPHER_PARAGRAPHS = dict(dup_para_frac=0.30, dup_para_char_frac=0.20, dup_line_char_frac=0.20)
+
+
+def test_paragraph_and_line_character_rules_are_off_as_in_fineweb2():
+    limits = TextRepetitionLimits()
+    assert (limits.dup_para_frac, limits.dup_para_char_frac, limits.dup_line_char_frac) == (0, 0, 0)
+    assert KoreanRepetitionLimits().dup_para_frac == 0
+
+
 def test_dup_para_frac_just_above_gopher_limit():
     paragraphs = unique_german_lines(69) + ["Ende."] * 31
     above = unique_german_lines(68) + ["Ende."] * 32
-    assert text_repetition("\n\n".join(paragraphs), "de", TextRepetitionLimits(dup_line_frac=0)) is None
-    assert text_repetition("\n\n".join(above), "de", TextRepetitionLimits()) == ("dup_para_frac", 0.31)
+    assert text_repetition("\n\n".join(paragraphs), "de",
+                           TextRepetitionLimits(dup_line_frac=0, **GOPHER_PARAGRAPHS)) is None
+    assert text_repetition("\n\n".join(above), "de", TextRepetitionLimits(**GOPHER_PARAGRAPHS)) == (
+        "dup_para_frac", 0.31)
 
 
 def test_dup_line_char_frac_rejects_long_repeated_lines():
     repeated = "Dieser lange Satz wird auf jeder Seite als Fußzeile wiederholt und trägt nichts bei."
     text = "\n".join(unique_german_lines(20) + [repeated] * 6)  # 5 of 26 lines duplicate: 0.19
-    rule, value = text_repetition(text, "de", TextRepetitionLimits())
+    rule, value = text_repetition(text, "de", TextRepetitionLimits(**GOPHER_PARAGRAPHS))
     assert rule == "dup_line_char_frac"
     assert value == 5 * len(repeated) / len(text)
 
@@ -95,9 +107,9 @@ def test_repeated_sentence_breaks_dup_5_gram():
     assert value == len(sentence.replace(" ", "")) / len(text)
 
 
-def test_korean_repetition_is_measured_on_mecab_morphemes():
+def test_korean_repetition_is_measured_on_kiwi_morphemes():
     # The copy is written without spaces (common in Korean web text): no eojeol repeats, but
-    # MeCab segments both into the same morphemes, so the duplicate 5-gram rule sees the copy.
+    # Kiwi segments both into the same morphemes, so the duplicate 5-gram rule sees the copy.
     sentence = "정부는 국민의 안전을 위하여 새로운 법률을 제정하였다"
     text = sentence + "\n" + sentence.replace(" ", "")
     assert not set(sentence.split()) & set(text.split("\n")[1].split())
@@ -160,3 +172,11 @@ def test_beam_stage_rejects_with_reasons_details_and_counts():
         rejected=[("de-rep", "repetition:dup_line_frac"), ("go-gen", "repetition:dup_line_frac")],
     )
     assert counters == {"in": 4, "kept": 2, "rejected:dup_line_frac": 2}
+
+
+def test_multilingual_documents_get_fineweb2_line_limit_for_their_language():
+    # 28 duplicates of 100 lines: under Gopher's 0.30, over German's 0.263 (FineWeb-2 deu_Latn).
+    text = "\n".join(unique_german_lines(72) + ["Ende."] * 28)
+    repetition = RepetitionFilter(RepetitionConfig())
+    assert repetition.apply(doc("de", text, "multilingual", "de")) == "dup_line_frac"
+    assert isinstance(repetition.apply(doc("xx", text, "multilingual", "tl")), Document)  # no FineWeb-2 values

@@ -1,0 +1,158 @@
+#!/usr/bin/env python
+"""curate → tokenizer → build at 1x, 2x, 4x and 8x the shared sample: wall seconds per MB, peak
+memory of the whole process tree, and shuffle bytes per input byte, per step.
+
+Input: unique documents made from ../shared/data by seeded recombination: the k-th document of
+a scale takes the paragraph count of a sample document and draws each paragraph at random from
+all paragraphs of the same language (Korean, each multilingual language, each programming
+language), so the corpus grows without exact copies and with the sample's languages and
+lengths. Every scale is written as JSONL.gz files of about the same size (``--file-mb`` of text),
+so a larger input is more files, as a real corpus is.
+
+Each step runs as its own command (``beam_pipeline.py curate|tokenizer|build``, default configs,
+DirectRunner with 2 worker processes); its peak PSS is summed over the launcher and every worker
+process (``benchmarks/process_tree.py``). Shuffle bytes come from curate's stats.json (the encoded
+size of every record entering a GroupByKey/CoGroupByKey, counted by ``corpus.shuffle_meter``).
+Targets (issue 15): peak memory at the largest scale <= 1.3x the smallest for each step; s/MB at
+the largest <= s/MB at the smallest; curate's shuffle bytes <= 0.25 per input byte. Figures go to
+``benchmarks/results/scale.json``.
+
+    .venv/bin/python benchmarks/scale.py [--scales 1 2 4 8] [--work DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from process_tree import run_measured  # noqa: E402  (sibling module)
+from benchmarks.record import write_result  # noqa: E402
+
+SHARED_DATA = ROOT.parent / "shared" / "data"
+BEAM_ARGS = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+SOURCES = {"ko": "text", "multi": "text", "code": "code"}
+
+
+def _sample(name: str) -> list[dict]:
+    with gzip.open(SHARED_DATA / f"{name}.jsonl.gz", "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def generate(scale: float, folder: Path, file_mb: float, seed: int = 15) -> int:
+    """Writes ``scale`` x the sample as recombined documents; returns the text bytes written."""
+    total = 0
+    for name, kind in SOURCES.items():
+        records = _sample(name)
+        pools: dict[str, list[str]] = {}
+        for record in records:
+            pools.setdefault(record.get("lang", name), []).extend(p for p in record["text"].split("\n\n") if p.strip())
+        rng = random.Random(f"{seed}-{name}-{scale}")
+        target = int(len(records) * scale)
+        (folder / kind).mkdir(parents=True, exist_ok=True)
+        part, written, sink = 0, 0, None
+        for k in range(target):
+            template = records[k % len(records)]
+            pool = pools[template.get("lang", name)]
+            count = max(1, sum(1 for p in template["text"].split("\n\n") if p.strip()))
+            text = "\n\n".join(rng.choice(pool) for _ in range(count))
+            size = len(text.encode("utf-8"))
+            if sink is None or written >= file_mb * 1e6:
+                if sink is not None:
+                    sink.close()
+                sink = gzip.open(folder / kind / f"{name}-{part:04d}.jsonl.gz", "wt", encoding="utf-8",
+                                 compresslevel=1)
+                part, written = part + 1, 0
+            row = {"id": f"{name}-{k}", "text": text, "source": template.get("source", name)}
+            if "lang" in template:
+                row["lang"] = template["lang"]
+            sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+            written += size
+            total += size
+        if sink is not None:
+            sink.close()
+    return total
+
+
+def run_steps(data: Path, out: Path) -> dict[str, dict]:
+    python = sys.executable
+    cli = str(ROOT / "beam_pipeline.py")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    steps = {
+        "curate": [python, cli, "curate", "--input", str(data / "text" / "*.jsonl.gz"),
+                   "--code-input", str(data / "code" / "*.jsonl.gz"), "--output", str(out), *BEAM_ARGS],
+        "tokenizer": [python, cli, "tokenizer", "--curated", str(out / "curated"), "--output", str(out / "tokenizer"),
+                      "--vocab-size", "16384", "--workers", "2"],
+        "build": [python, cli, "build", "--curated", str(out / "curated"), "--tokenizer", str(out / "tokenizer"),
+                  "--output", str(out / "corpus"), *BEAM_ARGS],
+    }
+    figures = {}
+    for step, command in steps.items():
+        run = run_measured(command, env=env)
+        if run.returncode != 0:
+            raise SystemExit(f"{step} failed ({run.returncode}):\n{run.output_tail}")
+        figures[step] = {"seconds": round(run.seconds, 2), "peak_pss_mb": round(run.peak_pss_bytes / 1e6, 1)}
+        print(f"    {step:<9} {run.seconds:8.1f} s  peak PSS {run.peak_pss_bytes / 1e6:8.1f} MB", flush=True)
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    figures["curate"]["shuffle_bytes_per_input_byte"] = stats["shuffle"]["bytes_per_input_byte"]
+    figures["curate"]["shuffle_bytes"] = stats["shuffle"]["total_bytes"]
+    figures["curate"]["kept"] = stats["totals"]["kept"]
+    figures["curate"]["read"] = stats["totals"]["read"]
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scales", type=float, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--file-mb", type=float, default=4.0, help="text MB per generated input file")
+    parser.add_argument("--work", type=Path, default=None, help="keep inputs and outputs here")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="scale_bench_"))
+    results = {}
+    try:
+        for scale in args.scales:
+            data, out = work / f"input-{scale:g}x", work / f"out-{scale:g}x"
+            shutil.rmtree(data, ignore_errors=True)
+            shutil.rmtree(out, ignore_errors=True)
+            text_bytes = generate(scale, data, args.file_mb)
+            mb = text_bytes / 1e6
+            print(f"{scale:g}x: {mb:.1f} MB of text", flush=True)
+            steps = run_steps(data, out)
+            for figures in steps.values():
+                figures["s_per_mb"] = round(figures["seconds"] / mb, 4)
+            results[f"{scale:g}x"] = {"input_text_mb": round(mb, 2), "steps": steps}
+            shutil.rmtree(data, ignore_errors=True)
+            shutil.rmtree(out, ignore_errors=True)
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    small, large = results[f"{min(args.scales):g}x"], results[f"{max(args.scales):g}x"]
+    print(f"\n{'step':<10} {'scale':>6} {'s/MB':>8} {'peak PSS MB':>12}")
+    for step in ("curate", "tokenizer", "build"):
+        for name, result in results.items():
+            f = result["steps"][step]
+            print(f"{step:<10} {name:>6} {f['s_per_mb']:8.3f} {f['peak_pss_mb']:12.1f}")
+    checks = {}
+    for step in ("curate", "tokenizer", "build"):
+        a, b = small["steps"][step], large["steps"][step]
+        checks[step] = {"memory_ratio": round(b["peak_pss_mb"] / a["peak_pss_mb"], 3),
+                        "s_per_mb_ratio": round(b["s_per_mb"] / a["s_per_mb"], 3)}
+        print(f"{step}: peak memory {max(args.scales):g}x/{min(args.scales):g}x = {checks[step]['memory_ratio']:.2f} "
+              f"(target <= 1.3), s/MB ratio = {checks[step]['s_per_mb_ratio']:.2f} (target <= 1.0)")
+    shuffle = large["steps"]["curate"]["shuffle_bytes_per_input_byte"]
+    print(f"curate shuffle bytes per input byte at {max(args.scales):g}x: {shuffle:.4f} (target <= 0.25)")
+    write_result("scale", {"scales": results, "checks": checks, "workers": 2, "file_mb": args.file_mb})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Filter words are datatrove's own tokenizers (the ones FineWeb-2 tuned on); shingling words stay MeCab."""
+from __future__ import annotations
+
+from datatrove.utils.word_tokenizers import KiwiTokenizer, load_word_tokenizer
+
+from corpus.words import (
+    DatatroveWords,
+    RegexWordTokenizer,
+    content_words,
+    datatrove_tokenizer_name,
+    filter_word_tokenizer,
+    word_tokenizer,
+)
+from tests.conftest import read_sample
+
+
+def test_korean_filter_words_are_datatroves_kiwi_skip_bigram_words_on_real_text():
+    ours = filter_word_tokenizer("ko")
+    reference = load_word_tokenizer("kor_Hang")  # what fineweb-2-pipeline.py's language=kor_Hang loads
+    assert isinstance(reference, KiwiTokenizer) and reference.model_type == "sbg"
+    assert isinstance(ours, DatatroveWords)
+    records = sorted(read_sample("ko", 40), key=lambda r: len(r["text"]))[::10]  # short to long, 4 documents
+    for record in records:
+        assert ours.word_tokenize(record["text"]) == reference.word_tokenize(record["text"])
+
+
+def test_korean_filter_words_keep_punctuation_and_overlap_where_mecab_words_do_not():
+    text = "저는 학생입니다. (서울)"
+    kiwi = filter_word_tokenizer("ko").word_tokenize(text)
+    assert {".", "(", ")"} <= set(kiwi)
+    assert "입" in kiwi and "입니다" in kiwi  # 이 + ㅂ니다 sliced from the text: overlapping tokens
+    mecab = word_tokenizer("ko").word_tokenize(text)
+    assert not {".", "(", ")"} & set(mecab)
+
+
+def test_filter_words_use_the_fineweb2_name_not_the_iso_code():
+    # datatrove maps the bare code "zh" to spaCy's multi-language tokenizer; FineWeb-2 split
+    # cmn_Hani with spaCy's Chinese (jieba), and so do the filters.
+    assert datatrove_tokenizer_name("zh") == "cmn_Hani"
+    text = "这是一个用于测试的中文句子。"
+    assert filter_word_tokenizer("zh").word_tokenize(text) == load_word_tokenizer("cmn_Hani").word_tokenize(text)
+    assert datatrove_tokenizer_name("en") == "en"  # no FineWeb-2 config: datatrove's English default
+
+
+def test_languages_whose_datatrove_tokenizer_is_not_pinned_fall_back_to_regex_words():
+    assert datatrove_tokenizer_name("hi") is None  # IndicNLP
+    assert datatrove_tokenizer_name("be") is None  # Stanza (downloaded models)
+    assert datatrove_tokenizer_name("vi") is None  # spaCy's Vietnamese needs pyvi
+    assert datatrove_tokenizer_name("") is None
+    assert isinstance(filter_word_tokenizer("hi"), RegexWordTokenizer)
+
+
+def test_content_words_drop_words_made_only_of_punctuation_like_datatroves_gopher_quality():
+    assert content_words(["안녕", ".", "...", "(", "x-y", "--", "3"]) == ["안녕", "x-y", "3"]
+
+
+def test_filter_words_are_tokenized_once_per_text_object():
+    tokenizer = filter_word_tokenizer("ko")
+    text = "".join(["캐시 확인 ", "문장입니다."])  # built at run time: not an interned constant
+    assert tokenizer.word_tokenize(text) is tokenizer.word_tokenize(text)
