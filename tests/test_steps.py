@@ -62,7 +62,7 @@ def test_run_resumes_after_a_failed_step_and_skips_finished_ones(tmp_path, capsy
     manifest = json.loads((out / "corpus" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["balance"]["upsampling"] == {"threshold": 0.5, "max_repeat": 3.0,
                                                  "source": "curate stats.json: stages.knowledge.upsampling"}
-    assert 'alt="Final tokens per bucket and stage"' in (out / "report.html").read_text(encoding="utf-8")
+    assert 'alt="Final tokens per bucket and context phase"' in (out / "report.html").read_text(encoding="utf-8")
 
     assert cli(["run", "--config", fixed, "--output", str(out)]) == 0
     assert capsys.readouterr().out.count("up to date, skipped") == 3
