@@ -16,7 +16,7 @@ from corpus.completion import MARKER_NAME, write_marker
 from corpus.io_errors import describe
 from tests.conftest import read_sample
 
-CONFIG = "pii: {enabled: false}\noutput: {curated_shards: 2, rejected_shards: 1, errors_shards: 1}\n"
+CONFIG = "pii: {enabled: false}\n"
 
 
 def _inputs(root: Path, count: int = 30) -> Path:

@@ -44,7 +44,7 @@ def _write_inputs(root: Path, per_file: int) -> dict[str, int]:
     (root / "text" / "bad.jsonl").write_bytes(_jsonl([
         b'{"id": "bad-utf8", "text": "caf\xe9"}', b'{"id": "cut", "text": "trunc', {"id": "no-text"},
         {"id": "int-text", "text": 5}, {"id": "empty-doc", "text": " \r\n "},
-        dict(ko[0])]))  # the record of ko.jsonl.gz:1, ingested twice
+        dict(ko[3])]))  # the record of ko.jsonl.gz:4 (one the filters keep), ingested twice
     (root / "text" / "empty.jsonl").write_bytes(b"")
     (root / "text" / "notes" / "bad.txt").write_bytes(b"ok \xff\xfe then garbage")
     (root / "code" / "code.jsonl.gz").write_bytes(gzip.compress(_jsonl(code), mtime=0))
@@ -151,11 +151,12 @@ def test_empty_duplicate_id_and_duplicate_text_are_rejected_with_reasons(run):
     assert ("empty-doc", "normalize:empty") in rejected
     # Read order is input path, then line: bad.jsonl sorts before ko.jsonl.gz, so it keeps the id;
     # the record is also an exact copy, but the duplicate id is the verdict that stands.
-    dup_id = rejected[(ko[0]["id"], "read:duplicate_id")]
-    assert dup_id["location"] == dup_id["id"] == f"{root / 'text' / 'ko.jsonl.gz'}:1"
+    dup_id = rejected[(ko[3]["id"], "read:duplicate_id")]
+    assert dup_id["location"] == dup_id["id"] == f"{root / 'text' / 'ko.jsonl.gz'}:4"
     assert dup_id["detail"] == f"id first read at {root / 'text' / 'bad.jsonl'}:6"
     copy = rejected[("zz-copy-of-" + ko[3]["id"], "dedup:exact")]
-    assert copy["detail"] == f"{root / 'text' / 'ko.jsonl.gz'}:4" and copy["bucket"] == "korean"
+    # the copy's survivor is the first read of that text: bad.jsonl sorts before ko.jsonl.gz
+    assert copy["detail"] == f"{root / 'text' / 'bad.jsonl'}:6" and copy["bucket"] == "korean"
     stats = _stats(out)
     assert stats["stages"]["dedup.exact"]["duplicates_per_bucket"]["korean"] >= 1
     assert stats["stage_order"][0] == "normalize"
@@ -216,7 +217,9 @@ def test_broken_accounting_is_written_then_fails_the_run(tmp_path):
 
 def test_outputs_are_cut_into_parts_by_compressed_bytes_in_read_order(run):
     _, _, out = run
-    for directory in ("curated/multilingual", "curated/code"):
+    # Code is the bucket with text enough for several parts here (FineWeb-2's rules keep few of the
+    # sample's hard-wrapped man pages at the default config).
+    for directory in ("curated/code",):
         parts = sorted((out / directory).glob("part-*.parquet"))
         sizes = []
         for part in parts:

@@ -34,7 +34,8 @@ PHASES_DIR = "_phases"
 PHASE_STATS = "phase.json"
 # stage label -> the CurateConfig section it reads (an unknown stage fingerprints the whole config)
 CONFIG_SECTION = {"normalize": "normalize", "langid": "langid", "length": "length", "repetition": "repetition",
-                  "quality": "quality", "knowledge": "knowledge", "dedup.exact": "exact_dedup",
+                  "fineweb_quality": "fineweb_quality", "quality": "quality", "knowledge": "knowledge",
+                  "dedup.exact": "exact_dedup",
                   "dedup.minhash": "minhash", "decontam": "decontamination", "pii": "pii",
                   UniqueSourceIds.label: "read"}
 

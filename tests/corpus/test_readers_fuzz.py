@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpus.document import TEXT_KIND, ReadError
-from corpus.readers import ERRORS, READ, InputFile, ReaderConfig, ReadFileFn, file_format
+from corpus.readers import ERRORS, READ, InputFile, InputShard, ReaderConfig, ReadFileFn, file_format
 
 FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CONFIG = ReaderConfig(max_record_bytes=4096)
@@ -32,7 +32,7 @@ def _read_bytes(name: str, data: bytes) -> tuple[int, int, int]:
     fmt = file_format(path)
     item = InputFile(path, TEXT_KIND, path, fmt, os.path.basename(path) if fmt == "file" else "")
     read, docs, errors = None, 0, 0
-    for out in ReadFileFn(CONFIG).process(item):  # an exception here fails the test
+    for out in ReadFileFn(CONFIG).process(InputShard(0, (item,))):  # an exception here fails the test
         if isinstance(out, beam.pvalue.TaggedOutput):
             if out.tag == READ:
                 read = out.value[1]

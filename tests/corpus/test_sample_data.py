@@ -6,7 +6,7 @@ import gzip
 import json
 import zipfile
 
-from corpus.readers import ReaderConfig, ReadFileFn, resolve_inputs
+from corpus.readers import ReaderConfig, ReadFileFn, plan_shards, resolve_inputs
 from corpus.sample_data import write_sample
 
 
@@ -42,6 +42,6 @@ def test_fallback_sample_is_deterministic_real_text_that_reads_without_errors(tm
 
     resolved = resolve_inputs([str(tmp_path / "a" / "text" / "*.jsonl.gz")],
                               [str(tmp_path / "a" / "code" / "*.jsonl.gz")], ReaderConfig().skip)
-    outputs = [o for item in resolved.files for o in ReadFileFn(ReaderConfig()).process(item)]
+    outputs = [o for shard in plan_shards(resolved.files) for o in ReadFileFn(ReaderConfig()).process(shard)]
     assert not [o for o in outputs if getattr(o, "tag", None) == "errors"]
     assert sum(1 for o in outputs if not hasattr(o, "tag")) > 300

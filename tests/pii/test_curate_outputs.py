@@ -33,7 +33,7 @@ def _curate(tmp_path: Path, pii_section: str) -> Path:
     lines.append(f'{{"id": "broken", "text": "연락처 {PHONE} 주민번호 {RRN}'.encode())  # malformed JSON
     (tmp_path / "in.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     config = tmp_path / "config.yaml"
-    config.write_text("output: {curated_shards: 1, rejected_shards: 1, errors_shards: 1}\n" + pii_section,
+    config.write_text(pii_section,
                       encoding="utf-8")
     out = tmp_path / "out"
     assert main(["curate", "--input", str(tmp_path / "in.jsonl"), "--output", str(out),
@@ -52,7 +52,7 @@ def default_run(tmp_path_factory) -> Path:
 
 def test_rejected_and_error_rows_carry_no_raw_pii_by_default(default_run):
     (rejected,) = _rows(default_run / "rejected")
-    assert rejected["id"] == "short" and rejected["text"] == f"주민번호 {placeholder('rrn')}"
+    assert rejected["source_id"] == "short" and rejected["text"] == f"주민번호 {placeholder('rrn')}"
     (error,) = _rows(default_run / "errors")
     assert error["excerpt"] and RRN not in error["excerpt"] and PHONE not in error["excerpt"]
     assert placeholder("phone") in error["excerpt"]
