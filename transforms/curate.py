@@ -117,7 +117,8 @@ def curate(plan: CuratePlan, beam_args: list[str]) -> dict:
     out = plan.out
     final = read_marker(out)
     if (final and final.get("step") == CURATE_STEP
-            and final.get("produced", {}).get("fingerprint") == plan.publish_fingerprint):
+            and final.get("produced", {}).get("fingerprint") == plan.publish_fingerprint
+            and _published_outputs_present(out, final["produced"])):
         print("curate: every phase and the outputs are complete for this input and config", file=sys.stderr)
         return _read_json(storage.join(out, "stats.json"))
     clear_marker(out)
@@ -136,6 +137,15 @@ def curate(plan: CuratePlan, beam_args: list[str]) -> dict:
             print(f"curate: phase {phase.dirname} {time.monotonic() - started:.1f} s", file=sys.stderr)
         results.append(_read_json(storage.join(directory, PHASE_STATS)))
     return publish(plan, results, beam_args)
+
+
+def _published_outputs_present(out: str, produced: dict) -> bool:
+    """Every output directory the marker records still holds its files and stats.json is there
+    (``run --force`` or a user may have deleted ``curated/`` and left the marker)."""
+    if not storage.exists(storage.join(out, "stats.json")):
+        return False
+    return all(len(storage.list_files(storage.join(out, directory))) >= count
+               for directory, count in produced.get("parquet_files", {}).items())
 
 
 def _read_json(path: str) -> dict:
