@@ -14,7 +14,8 @@ speaks about this number.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+import re
+from typing import NamedTuple, Sequence, Union
 
 import regex
 from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
@@ -30,6 +31,9 @@ NEGATIVE_CHARS_BEFORE = 24
 # The score a match gets when its context is present (Presidio's LemmaContextAwareEnhancer
 # default ``context_similarity_factor``).
 CONTEXT_BOOST = 0.35
+
+
+Trigger = Union[re.Pattern, regex.Pattern]
 
 
 class Rule(Pattern):
@@ -54,8 +58,8 @@ class ContextPatternRecognizer(PatternRecognizer):
     """Subclasses set ``PII_TYPE`` (a name from ``corpus.placeholders.PII_TYPES``), ``RULES``,
     ``CONTEXT`` and optionally ``NEGATIVE_CONTEXT``, and may override Presidio's
     ``validate_result`` / ``invalidate_result`` and ``needs_context``. ``TRIGGER`` is a cheap
-    stdlib-``re`` regex (or a tuple of them) that any text containing a match must contain; the
-    scrubber runs the recognizer only where its trigger fires.
+    compiled pattern (or a tuple of them; ``pii.recognizers.shapes`` says which engine) that every
+    match holds a hit of; the scrubber runs the recognizer only around its trigger's hits.
 
     Two entry points with the same results: Presidio's ``analyze`` (``RecognizerResult``s, for an
     ``AnalyzerEngine``), and ``matches``, which the scrubber calls: the same patterns, Presidio's
@@ -67,12 +71,14 @@ class ContextPatternRecognizer(PatternRecognizer):
     RULES: Sequence[Rule] = ()
     CONTEXT: Sequence[str] = ()
     NEGATIVE_CONTEXT: Sequence[str] = ()
-    TRIGGER: str | tuple[str, ...] = ""
-    # Characters around each trigger hit that any match touching it (and its context words) lies
-    # within: the scrubber runs the patterns on those windows only, so a long document with one
-    # number costs one short scan. None: every match needs the whole text (secrets: ``^`` anchors,
-    # key blocks of thousands of characters).
-    WINDOW: tuple[int, int] | None = (160, 160)
+    TRIGGER: Trigger | tuple[Trigger, ...]
+    # How far (characters before, after) a match can reach beyond the trigger hit it holds: the
+    # scrubber runs the patterns on those windows of the text only, so a long document with one
+    # number costs one short scan (look-behinds and context words still read the whole text; a
+    # window ends where a token does). The default covers the numeric rules: the longest, ``+CC``
+    # and six groups of up to five digits, is under 60 characters. None: the whole text (PEM key
+    # blocks of thousands of characters).
+    WINDOW: tuple[int, int] | None = (64, 64)
     # Patterns are case-sensitive unless they say (?i): token prefixes such as AKIA are upper-case.
     FLAGS = regex.MULTILINE
 
@@ -112,11 +118,15 @@ class ContextPatternRecognizer(PatternRecognizer):
                 kept.append(result)
         return kept
 
-    def matches(self, text: str) -> list[Match]:
-        """What ``analyze`` finds, as (start, end, score, rule name)."""
+    def matches(self, text: str, pos: int = 0, endpos: int | None = None) -> list[Match]:
+        """What ``analyze`` finds, as (start, end, score, rule name); with ``pos``/``endpos``,
+        the matches that lie in ``text[pos:endpos]``. Look-behinds and context words still see
+        the whole text (a window is not a new text: its first digit may continue a number before
+        it), but look-aheads stop at ``endpos``, so it must fall where a token ends."""
         found = []
+        endpos = len(text) if endpos is None else endpos
         for rule, compiled in self._compiled:
-            for match in compiled.finditer(text, timeout=REGEX_TIMEOUT_SECONDS):
+            for match in compiled.finditer(text, pos, endpos, timeout=REGEX_TIMEOUT_SECONDS):
                 start, end = match.span()
                 if start == end:
                     continue

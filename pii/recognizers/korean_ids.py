@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import regex
+
 from pii.recognizers.base import ContextPatternRecognizer, Rule
 from pii.recognizers.checks import (
     FRN_CENTURY,
@@ -113,7 +115,8 @@ class PassportRecognizer(ContextPatternRecognizer):
     D diplomatic. The old shape matches many part numbers and needs context."""
 
     PII_TYPE = "passport"
-    TRIGGER = r"[MSROD][0-9]{3}"
+    TRIGGER = regex.compile(r"[0-9]{3}(?<=[MSROD][0-9]{3})")  # digit first: see shapes.py
+    WINDOW = (16, 16)
     RULES = (
         Rule("passport_2021", r"(?<![0-9A-Za-z_])[MSROD][0-9]{3}[A-Z][0-9]{4}(?![0-9A-Za-z_])", 0.5),
         Rule("passport_old", r"(?<![0-9A-Za-z_])[MSROD][0-9]{8}(?![0-9A-Za-z_])", 0.3, needs_context=True),
