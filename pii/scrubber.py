@@ -22,7 +22,7 @@ from corpus.placeholders import PII_TYPES, placeholder
 from pii.names import ANCHOR_TYPES, RoleWordNames
 from pii.recognizers import international_phone, language_independent
 from pii.recognizers.base import ContextPatternRecognizer
-from pii.recognizers.shapes import LOOKALIKE_TRIGGER, LOOKALIKES
+from pii.recognizers.shapes import LOOKALIKE_TRIGGER, LOOKALIKES, digit_runs
 
 _TYPE_RANK = {pii_type: rank for rank, pii_type in enumerate(PII_TYPES)}
 # Spans already scrubbed (by an earlier pass or upstream) are never matched again, and they are
@@ -110,8 +110,8 @@ class Scrubber:
             text = text.translate(LOOKALIKES)
         candidates = []
         for recognizer, windows in self._plan(lang, bucket).fired(text):
-            for pos, endpos in windows:
-                for match in recognizer.matches(text, pos, endpos):
+            for pos, endpos, digit_row in windows:
+                for match in recognizer.matches(text, pos, endpos, digit_row):
                     candidates.append(Finding(recognizer.PII_TYPE, match.start, match.end, match.score, match.rule))
         if scrubbed:
             taken = _Spans(scrubbed)
@@ -198,25 +198,37 @@ Window = tuple[int, int]
 class _Plan:
     """The recognizers one kind of document gets, and how to find where each runs: every distinct
     trigger is scanned once per text (several recognizers share the digit-run trigger), and each
-    recognizer runs on the merged ``WINDOW``s around its trigger's hits."""
+    recognizer runs on the merged ``WINDOW``s around its trigger's hits that hold enough digits
+    for one of its matches."""
 
     def __init__(self, recognizers: list[ContextPatternRecognizer]) -> None:
         self.recognizers = tuple(recognizers)
         self._triggers = [r.TRIGGER if isinstance(r.TRIGGER, tuple) else (r.TRIGGER,) for r in recognizers]
         self._patterns = list(dict.fromkeys(p for patterns in self._triggers for p in patterns))
 
-    def fired(self, text: str) -> list[tuple[ContextPatternRecognizer, list[Window]]]:
-        """The recognizers whose trigger occurs in ``text``, each with the windows to run on."""
+    def fired(self, text: str) -> list[tuple[ContextPatternRecognizer, list[tuple[int, int, int | None]]]]:
+        """The recognizers whose trigger occurs in ``text``, each with the windows to run on
+        (start, end, and for a numeric recognizer the most digits in a row there)."""
         hits = {p: [m.span() for m in p.finditer(text)] for p in self._patterns}
         windows: dict[tuple, list[Window]] = {}
+        digits: dict[tuple, list[tuple[int, int]]] = {}
         fired = []
         for recognizer, patterns in zip(self.recognizers, self._triggers):
             key = (patterns, recognizer.WINDOW)
             if key not in windows:
                 spans = [span for p in patterns for span in hits[p]]
                 windows[key] = _windows(text, spans, recognizer.WINDOW) if spans else []
-            if windows[key]:
-                fired.append((recognizer, windows[key]))
+            if not windows[key]:
+                continue
+            if not recognizer.MIN_DIGITS:
+                fired.append((recognizer, [(pos, endpos, None) for pos, endpos in windows[key]]))
+                continue
+            if key not in digits:
+                digits[key] = [digit_runs(text, pos, endpos) for pos, endpos in windows[key]]
+            runs = [(pos, endpos, row) for (pos, endpos), (joined, row) in zip(windows[key], digits[key])
+                    if joined >= recognizer.MIN_DIGITS]
+            if runs:
+                fired.append((recognizer, runs))
         return fired
 
 

@@ -28,6 +28,8 @@ CONTEXT_CHARS_BEFORE = 40
 CONTEXT_CHARS_AFTER = 12
 # Negative context (decoy words) is looked for only this close before the match.
 NEGATIVE_CHARS_BEFORE = 24
+# Windows up to this long are scanned without Presidio's regex timeout (``matches``).
+UNTIMED_CHARS = 4096
 # The score a match gets when its context is present (Presidio's LemmaContextAwareEnhancer
 # default ``context_similarity_factor``).
 CONTEXT_BOOST = 0.35
@@ -39,12 +41,16 @@ Trigger = Union[re.Pattern, regex.Pattern]
 class Rule(Pattern):
     """A Presidio ``Pattern`` that may only count when context words are near it."""
 
-    def __init__(self, name: str, regex_text: str, score: float, needs_context: bool = False, bare: bool = False):
+    def __init__(self, name: str, regex_text: str, score: float, needs_context: bool = False, bare: bool = False,
+                 run: int = 0):
         super().__init__(name, regex_text, score)
         self.needs_context = needs_context
         # A bare digit run (no separators): in code it is more likely a constant than PII, so
         # in strict mode (the code bucket) it needs context too.
         self.bare = bare
+        # Every match is one row of at least ``run`` digits (no separators): the scrubber skips
+        # the rule on a window without such a row.
+        self.run = run
 
 
 class Match(NamedTuple):
@@ -79,11 +85,15 @@ class ContextPatternRecognizer(PatternRecognizer):
     # and six groups of up to five digits, is under 60 characters. None: the whole text (PEM key
     # blocks of thousands of characters).
     WINDOW: tuple[int, int] | None = (64, 64)
+    # The fewest digits any match of a numeric recognizer holds (0: no such bound); the scrubber
+    # skips a window with no longer run of joined digits (``shapes.digit_runs``), and tells
+    # ``matches`` the most digits in a row there (``Rule.run``).
+    MIN_DIGITS = 0
     # Patterns are case-sensitive unless they say (?i): token prefixes such as AKIA are upper-case.
     FLAGS = regex.MULTILINE
 
     def __init__(self, strict: bool = False) -> None:
-        rules = [Rule(r.name, r.regex, r.score, r.needs_context, r.bare) for r in self.RULES]
+        rules = [Rule(r.name, r.regex, r.score, r.needs_context, r.bare, r.run) for r in self.RULES]
         super().__init__(
             supported_entity=self.PII_TYPE,
             name=type(self).__name__,
@@ -118,15 +128,21 @@ class ContextPatternRecognizer(PatternRecognizer):
                 kept.append(result)
         return kept
 
-    def matches(self, text: str, pos: int = 0, endpos: int | None = None) -> list[Match]:
+    def matches(self, text: str, pos: int = 0, endpos: int | None = None, digit_row: int | None = None) -> list[Match]:
         """What ``analyze`` finds, as (start, end, score, rule name); with ``pos``/``endpos``,
         the matches that lie in ``text[pos:endpos]``. Look-behinds and context words still see
         the whole text (a window is not a new text: its first digit may continue a number before
-        it), but look-aheads stop at ``endpos``, so it must fall where a token ends."""
+        it), but look-aheads stop at ``endpos``, so it must fall where a token ends.
+        ``digit_row``: the most digits in a row in the window, if known (``Rule.run``)."""
         found = []
         endpos = len(text) if endpos is None else endpos
+        # Presidio's timeout guards a scan of a long text; on a window of a few hundred
+        # characters it costs more than the matching (a timed call takes twice an untimed one).
+        timeout = REGEX_TIMEOUT_SECONDS if endpos - pos > UNTIMED_CHARS else None
         for rule, compiled in self._compiled:
-            for match in compiled.finditer(text, pos, endpos, timeout=REGEX_TIMEOUT_SECONDS):
+            if digit_row is not None and rule.run > digit_row:
+                continue
+            for match in compiled.finditer(text, pos, endpos, timeout=timeout):
                 start, end = match.span()
                 if start == end:
                     continue

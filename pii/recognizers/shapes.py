@@ -34,9 +34,27 @@ def looks_like_date(text: str) -> bool:
 #
 # Trigger for every numeric identifier: seven digits, possibly grouped by separators (up to three
 # characters: ``010 - 1234 - 5678``, ``02) 123``). The shortest numeric PII (a landline,
-# 02-123-4567) has nine; every numeric rule's separators are of this set, so each of its matches
-# holds one of this trigger's (non-overlapping, leftmost) hits.
+# 02-123-4567) has nine. Every numeric match holds seven digits joined so (a registration number
+# written with a middle dot has them after it), so it holds one of this trigger's
+# (non-overlapping, leftmost) hits.
 DIGIT_RUN_TRIGGER = regex.compile(r"[0-9](?:[ .\-()/]{0,3}[0-9]){6}")
+# A run of digits joined by the separators any numeric rule writes between two digits (at most
+# three: `` - ``, ``) ``, ``-(``): all digits of one numeric match lie in one such run.
+_DIGIT_CHAIN = regex.compile(r"[0-9](?:[ .\-()/\u00b7]{0,3}[0-9])*")
+_NOT_DIGITS = str.maketrans(dict.fromkeys(" .-()/\u00b7"))
+_SEPARATORS = regex.compile(r"[ .\-()/\u00b7]+")
+
+
+def digit_runs(text: str, pos: int, endpos: int) -> tuple[int, int]:
+    """In ``text[pos:endpos]``: the most digits one run of joined digits holds, and the most
+    digits in a row. A window whose runs are shorter than a recognizer's ``MIN_DIGITS`` holds
+    none of its matches, nor one of a rule's whose ``Rule.run`` is longer than its longest row."""
+    joined = plain = 0
+    for match in _DIGIT_CHAIN.finditer(text, pos, endpos):
+        chain = match.group()
+        joined = max(joined, len(chain.translate(_NOT_DIGITS)))
+        plain = max(plain, max(map(len, _SEPARATORS.split(chain))))
+    return joined, plain
 
 # Characters that people (and their input methods) write in place of ASCII digits and hyphens:
 # full-width forms (Korean IMEs' full-width mode: ８８０５１４－...), en/em dashes and minus signs
