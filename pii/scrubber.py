@@ -21,7 +21,7 @@ from corpus.document import CODE
 from corpus.placeholders import PII_TYPES, placeholder
 from pii.names import ANCHOR_TYPES, RoleWordNames
 from pii.recognizers import international_phone, language_independent
-from pii.recognizers.base import ContextPatternRecognizer
+from pii.recognizers.base import NOWHERE, ContextPatternRecognizer, Match
 from pii.recognizers.shapes import LOOKALIKE_TRIGGER, LOOKALIKES, digit_runs
 
 _TYPE_RANK = {pii_type: rank for rank, pii_type in enumerate(PII_TYPES)}
@@ -108,11 +108,11 @@ class Scrubber:
             text = _mask(text, scrubbed)
         if LOOKALIKE_TRIGGER.search(text):
             text = text.translate(LOOKALIKES)
-        candidates = []
+        matches = []
         for recognizer, windows in self._plan(lang, bucket).fired(text):
             for pos, endpos, digit_row in windows:
-                for match in recognizer.matches(text, pos, endpos, digit_row):
-                    candidates.append(Finding(recognizer.PII_TYPE, match.start, match.end, match.score, match.rule))
+                matches += [(recognizer.PII_TYPE, match) for match in recognizer.matches(text, pos, endpos, digit_row)]
+        candidates = [Finding(pii_type, m.start, m.end, m.score, m.rule) for pii_type, m in _nearest_context_wins(matches)]
         if scrubbed:
             taken = _Spans(scrubbed)
             candidates = [c for c in candidates if not taken.overlaps(c.start, c.end)]
@@ -129,6 +129,17 @@ class Scrubber:
         findings = self.find(text, lang, bucket)
         scrubbed, spans = replace_with_spans(text, findings)
         return ScrubResult(scrubbed, tuple(findings), spans)
+
+
+def _nearest_context_wins(matches: list[tuple[str, Match]]) -> list[tuple[str, Match]]:
+    """Of matches of one span that context words in front of it raised (a licence number's word
+    on the line before, an account's word next to it), those whose word stands nearest: as for
+    decoy words, the nearest word is the one that speaks about this number."""
+    nearest: dict[tuple[int, int], int] = {}
+    for _, m in matches:
+        if m.context_before < NOWHERE:
+            nearest[m.start, m.end] = min(nearest.get((m.start, m.end), NOWHERE), m.context_before)
+    return [(t, m) for t, m in matches if m.context_before >= NOWHERE or m.context_before == nearest[m.start, m.end]]
 
 
 def resolve_overlaps(candidates: Iterable[Finding]) -> list[Finding]:

@@ -58,6 +58,8 @@ class Match(NamedTuple):
     end: int
     score: float
     rule: str
+    # Characters from the nearest context word in front of the match to it (NOWHERE: none).
+    context_before: int = 1 << 30
 
 
 class ContextPatternRecognizer(PatternRecognizer):
@@ -122,9 +124,9 @@ class ContextPatternRecognizer(PatternRecognizer):
         kept = []
         for result in super().analyze(text, entities, nlp_artifacts, regex_flags):
             rule = self._rules[result.analysis_explanation.pattern_name]
-            score = self._in_context(text, rule, result.start, result.end, result.score)
-            if score is not None:
-                result.score = score
+            scored = self._in_context(text, rule, result.start, result.end, result.score)
+            if scored is not None:
+                result.score = scored[0]
                 kept.append(result)
         return kept
 
@@ -150,13 +152,14 @@ class ContextPatternRecognizer(PatternRecognizer):
                 valid = self.validate_result(matched)  # Presidio: True -> 1.0, False -> dropped
                 if valid is False or self.invalidate_result(matched):
                     continue
-                score = self._in_context(text, rule, start, end, EntityRecognizer.MAX_SCORE if valid else rule.score)
-                if score is not None:
-                    found.append(Match(start, end, score, rule.name))
+                scored = self._in_context(text, rule, start, end, EntityRecognizer.MAX_SCORE if valid else rule.score)
+                if scored is not None:
+                    found.append(Match(start, end, scored[0], rule.name, scored[1]))
         return found
 
-    def _in_context(self, text: str, rule: Rule, start: int, end: int, score: float) -> float | None:
-        """The match's score after its context, or None when the context drops it."""
+    def _in_context(self, text: str, rule: Rule, start: int, end: int, score: float) -> tuple[float, int] | None:
+        """The match's score after its context and the distance to its nearest context word in
+        front of it, or None when the context drops it."""
         before = text[max(0, start - CONTEXT_CHARS_BEFORE):start].lower()
         # Context after the number belongs to its own sentence (``... 1234 (생년월일)``), not the next.
         after = _SENTENCE_END.split(text[end:end + CONTEXT_CHARS_AFTER], 1)[0].lower()
@@ -167,10 +170,10 @@ class ContextPatternRecognizer(PatternRecognizer):
         if negative < NOWHERE and negative <= positive_before:
             return None
         if positive_before < NOWHERE or any(word in after for word in self._context):
-            return min(1.0, score + CONTEXT_BOOST)
+            return min(1.0, score + CONTEXT_BOOST), positive_before
         if self.needs_context(rule, text[start:end]) or (self.strict and rule.bare):
             return None
-        return score
+        return score, NOWHERE
 
 
 NOWHERE = 1 << 30
