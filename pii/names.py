@@ -11,8 +11,10 @@ word is also a name when it is one of the common Korean surnames (Statistics Kor
 the surnames of about 99% of the population) followed by two common given-name syllables (the
 syllables of the names most registered in the Supreme Court's yearly birth statistics), unless
 MeCab reads it as a dictionary word (변호사 = 변호 + 사), or as a noun of two syllables followed by
-something that is not a noun (기재란 = 기재 + 란/JX) or by a bound noun (변경시, 부재중). Names
-read as a noun and a verb form (조예준 = 조예 + 준/VV+ETM) are missed.
+something that is not a noun (기재란 = 기재 + 란/JX) or by a bound noun (변경시, 부재중). A noun
+followed by a verb stem in the same word is a name too (조예준 = 조예 + 준/VV+ETM): Korean glues no
+verb to a noun without a particle, only the derivational suffixes that make a verb of it
+(신청한 = 신청 + 한/XSA+ETM, 고정된 = 고정 + 된/XSV+ETM), which stay a phrase.
 
 "Same clause": no sentence end (``. ! ?`` then a space) and no blank line between the role word
 and the identifier, and at most ``CLAUSE_CHARS`` apart; a form's lines (``성명: …\\n주민번호: …``)
@@ -108,7 +110,10 @@ def _unlisted_name(stem: str, tokens: Iterable[tuple[str, str]]) -> bool:
         return False
     first_surface, first_features = tokens[0]
     if len(tokens) > 1 and len(first_surface) >= 2 and first_features.startswith(("NNG", "NNP")):
-        # a noun and a tail: a name (장예 + 린) when the tail is a noun that is not a bound noun
+        # a noun and a tail: a name (장예 + 린) when the tail is a noun that is not a bound noun,
+        # or a verb stem (조예 + 준/VV), which no noun takes without a particle between
+        if len(tokens) == 2 and tokens[1][1].startswith("VV"):
+            return True
         return all(f.startswith("NN") for _, f in tokens) and tokens[-1][0] not in _BOUND_NOUN_TAILS
     if len(tokens) == 1:
         # One dictionary compound: a name when its first part is the surname alone

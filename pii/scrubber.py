@@ -3,9 +3,10 @@ replace each by its typed placeholder.
 
 Presidio's ``AnalyzerEngine`` is not in the loop: with no NLP model its only work besides calling
 the recognizers is bookkeeping, and calling them directly is faster (``benchmarks/pii_eval.py``
-measures both on the same recognizers). The common document has no PII, so cheap stdlib-regex
-scans (each recognizer's ``TRIGGER``) decide which recognizers run at all. Names are found last,
-and only next to an account, registration number or phone (``pii.names``).
+measures both on the same recognizers). The common document has no PII, so one cheap scan per
+distinct trigger (each recognizer's ``TRIGGER``) decides which recognizers run at all, and where:
+only on the windows of the text around their trigger's hits. Names are found last, and only next
+to an account, registration number or phone (``pii.names``).
 """
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from corpus.document import CODE
 from corpus.placeholders import PII_TYPES, placeholder
 from pii.names import ANCHOR_TYPES, RoleWordNames
 from pii.recognizers import international_phone, language_independent
-from pii.recognizers.base import ContextPatternRecognizer
-from pii.recognizers.shapes import LOOKALIKE_TRIGGER, LOOKALIKES
+from pii.recognizers.base import NOWHERE, ContextPatternRecognizer, Match
+from pii.recognizers.shapes import LOOKALIKE_TRIGGER, LOOKALIKES, digit_runs
 
 _TYPE_RANK = {pii_type: rank for rank, pii_type in enumerate(PII_TYPES)}
 # Spans already scrubbed (by an earlier pass or upstream) are never matched again, and they are
@@ -30,7 +31,6 @@ _TYPE_RANK = {pii_type: rank for rank, pii_type in enumerate(PII_TYPES)}
 # that is what makes ``scrub(scrub(x)) == scrub(x)`` hold, with no new findings.
 _PLACEHOLDER = re.compile(r"<\|pii:([a-z_]+)\|>")
 _MASK_LETTER = "x"
-_LOOKALIKE = re.compile(LOOKALIKE_TRIGGER)
 
 
 @dataclass(frozen=True)
@@ -82,20 +82,23 @@ class Scrubber:
             raise ValueError(f"unknown PII types {unknown} (known: {', '.join(PII_TYPES)})")
         self.types = frozenset(types)
         self._recognizers = {strict: language_independent(self.types, strict) for strict in (False, True)}
-        self._phones: dict[tuple[str | None, bool], ContextPatternRecognizer] = {}
+        self._plans: dict[tuple[str | None, bool], _Plan] = {}
         self._names = RoleWordNames() if "person" in self.types else None
 
     def recognizers(self, lang: str | None = None, bucket: str | None = None) -> list[ContextPatternRecognizer]:
         """The recognizers a document of this language and bucket gets: code is strict (bare
         digit runs need context: they are usually constants there)."""
-        strict = bucket == CODE
-        recognizers = list(self._recognizers[strict])
-        if "phone" in self.types:
-            key = (lang, strict)
-            if key not in self._phones:
-                self._phones[key] = international_phone(lang, strict)
-            recognizers.append(self._phones[key])
-        return recognizers
+        return list(self._plan(lang, bucket).recognizers)
+
+    def _plan(self, lang: str | None, bucket: str | None) -> _Plan:
+        key = (lang, bucket == CODE)
+        plan = self._plans.get(key)
+        if plan is None:
+            recognizers = list(self._recognizers[key[1]])
+            if "phone" in self.types:
+                recognizers.append(international_phone(lang, key[1]))
+            plan = self._plans[key] = _Plan(recognizers)
+        return plan
 
     def find(self, text: str, lang: str | None = None, bucket: str | None = None) -> list[Finding]:
         """Non-overlapping findings, in text order."""
@@ -103,15 +106,13 @@ class Scrubber:
         scrubbed = [m.span() for m in placeholders]
         if scrubbed:
             text = _mask(text, scrubbed)
-        if _LOOKALIKE.search(text):
+        if LOOKALIKE_TRIGGER.search(text):
             text = text.translate(LOOKALIKES)
-        candidates = []
-        for recognizer, windows in _triggered(text, self.recognizers(lang, bucket)):
-            for offset, end in windows or [(0, len(text))]:
-                part = text if windows is None else text[offset:end]
-                for match in recognizer.matches(part):
-                    candidates.append(Finding(recognizer.PII_TYPE, offset + match.start, offset + match.end,
-                                              match.score, match.rule))
+        matches = []
+        for recognizer, windows in self._plan(lang, bucket).fired(text):
+            for pos, endpos, digit_row in windows:
+                matches += [(recognizer.PII_TYPE, match) for match in recognizer.matches(text, pos, endpos, digit_row)]
+        candidates = [Finding(pii_type, m.start, m.end, m.score, m.rule) for pii_type, m in _nearest_context_wins(matches)]
         if scrubbed:
             taken = _Spans(scrubbed)
             candidates = [c for c in candidates if not taken.overlaps(c.start, c.end)]
@@ -128,6 +129,17 @@ class Scrubber:
         findings = self.find(text, lang, bucket)
         scrubbed, spans = replace_with_spans(text, findings)
         return ScrubResult(scrubbed, tuple(findings), spans)
+
+
+def _nearest_context_wins(matches: list[tuple[str, Match]]) -> list[tuple[str, Match]]:
+    """Of matches of one span that context words in front of it raised (a licence number's word
+    on the line before, an account's word next to it), those whose word stands nearest: as for
+    decoy words, the nearest word is the one that speaks about this number."""
+    nearest: dict[tuple[int, int], int] = {}
+    for _, m in matches:
+        if m.context_before < NOWHERE:
+            nearest[m.start, m.end] = min(nearest.get((m.start, m.end), NOWHERE), m.context_before)
+    return [(t, m) for t, m in matches if m.context_before >= NOWHERE or m.context_before == nearest[m.start, m.end]]
 
 
 def resolve_overlaps(candidates: Iterable[Finding]) -> list[Finding]:
@@ -191,34 +203,53 @@ class _Spans:
         self._ends.insert(i, end)
 
 
-Windows = list[tuple[int, int]] | None
+Window = tuple[int, int]
 
 
-def _triggered(text: str, recognizers: list[ContextPatternRecognizer]) -> list[tuple[ContextPatternRecognizer, Windows]]:
-    """The recognizers whose trigger occurs in ``text``, each with the windows of ``text`` to run
-    on (merged ``WINDOW``s around every trigger hit; None: all of it). Each distinct trigger is
-    one scan: several simple scans are much faster than one alternation of them (Python's ``re``
-    gives up its literal-prefix and charset fast paths on a mixed alternation)."""
-    windows: dict[tuple, Windows] = {}
-    fired = []
-    for recognizer in recognizers:
-        key = (recognizer.TRIGGER, recognizer.WINDOW)
-        if key not in windows:
-            windows[key] = _windows(text, recognizer.TRIGGER, recognizer.WINDOW)
-        if windows[key] != []:
-            fired.append((recognizer, windows[key]))
-    return fired
+class _Plan:
+    """The recognizers one kind of document gets, and how to find where each runs: every distinct
+    trigger is scanned once per text (several recognizers share the digit-run trigger), and each
+    recognizer runs on the merged ``WINDOW``s around its trigger's hits that hold enough digits
+    for one of its matches."""
+
+    def __init__(self, recognizers: list[ContextPatternRecognizer]) -> None:
+        self.recognizers = tuple(recognizers)
+        self._triggers = [r.TRIGGER if isinstance(r.TRIGGER, tuple) else (r.TRIGGER,) for r in recognizers]
+        self._patterns = list(dict.fromkeys(p for patterns in self._triggers for p in patterns))
+
+    def fired(self, text: str) -> list[tuple[ContextPatternRecognizer, list[tuple[int, int, int | None]]]]:
+        """The recognizers whose trigger occurs in ``text``, each with the windows to run on
+        (start, end, and for a numeric recognizer the most digits in a row there)."""
+        hits = {p: [m.span() for m in p.finditer(text)] for p in self._patterns}
+        windows: dict[tuple, list[Window]] = {}
+        digits: dict[tuple, list[tuple[int, int]]] = {}
+        fired = []
+        for recognizer, patterns in zip(self.recognizers, self._triggers):
+            key = (patterns, recognizer.WINDOW)
+            if key not in windows:
+                spans = [span for p in patterns for span in hits[p]]
+                windows[key] = _windows(text, spans, recognizer.WINDOW) if spans else []
+            if not windows[key]:
+                continue
+            if not recognizer.MIN_DIGITS:
+                fired.append((recognizer, [(pos, endpos, None) for pos, endpos in windows[key]]))
+                continue
+            if key not in digits:
+                digits[key] = [digit_runs(text, pos, endpos) for pos, endpos in windows[key]]
+            runs = [(pos, endpos, row) for (pos, endpos), (joined, row) in zip(windows[key], digits[key])
+                    if joined >= recognizer.MIN_DIGITS]
+            if runs:
+                fired.append((recognizer, runs))
+        return fired
 
 
-def _windows(text: str, trigger: str | tuple[str, ...], window: tuple[int, int] | None) -> Windows:
-    """[] when no trigger occurs; None when one does and ``window`` is None; else the merged windows."""
-    patterns = [_compile_trigger(t) for t in ((trigger,) if isinstance(trigger, str) else trigger)]
+def _windows(text: str, hits: list[Window], window: Window | None) -> list[Window]:
+    """The merged ``window``s around ``hits`` (None: all of ``text``)."""
     if window is None:
-        return None if any(p.search(text) for p in patterns) else []
+        return [(0, len(text))]
     before, after = window
-    spans = sorted((max(0, m.start() - before), _run_end(text, m.end() + after))
-                   for p in patterns for m in p.finditer(text))
-    merged: list[tuple[int, int]] = []
+    spans = sorted((max(0, start - before), _run_end(text, end + after)) for start, end in hits)
+    merged: list[Window] = []
     for start, end in spans:
         if merged and start <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], end))
@@ -232,16 +263,11 @@ _RUN_END = re.compile(r"[\s\"'`]")
 
 def _run_end(text: str, position: int) -> int:
     """``position``, moved on to the end of the unbroken token it falls in (a window never cuts
-    a long token, whose cut end would match as a shorter one)."""
+    a token: a pattern's look-ahead would read the cut as the token's end)."""
     if position >= len(text):
         return len(text)
     boundary = _RUN_END.search(text, position)
     return boundary.start() if boundary else len(text)
-
-
-@functools.cache
-def _compile_trigger(trigger: str) -> re.Pattern[str]:
-    return re.compile(trigger)
 
 
 @functools.cache

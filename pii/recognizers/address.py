@@ -9,6 +9,8 @@ Lot-number addresses (지번) and non-Korean street addresses are not recognized
 """
 from __future__ import annotations
 
+import regex
+
 from pii.recognizers.base import ContextPatternRecognizer, Rule
 
 _AREA = r"[가-힣]{1,8}(?:특별시|광역시|특별자치시|특별자치도|시|도|군|구)"
@@ -22,7 +24,9 @@ _END = r"(?=$|[\s,.;:)\]\"'’”」』]|에|의|이|가|은|는|으로|로|까�
 
 class KoreanAddressRecognizer(ContextPatternRecognizer):
     PII_TYPE = "street_address"
-    TRIGGER = r"[로길] ?[0-9]"
+    TRIGGER = regex.compile(r"[0-9](?<=[로길] ?[0-9])")  # digit first: see shapes.py
+    # Up to four areas, a town and a road before the number (~80 characters), details after it.
+    WINDOW = (96, 96)
     RULES = (
         Rule("kr_road_address", rf"(?<![가-힣]){_AREA}(?: {_AREA}){{0,3}} {_TOWN}{_ROAD} ?{_BUILDING_NUMBER}{_DETAIL}{_END}",
              0.6),

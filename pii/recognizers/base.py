@@ -14,7 +14,8 @@ speaks about this number.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+import re
+from typing import NamedTuple, Sequence, Union
 
 import regex
 from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
@@ -27,20 +28,29 @@ CONTEXT_CHARS_BEFORE = 40
 CONTEXT_CHARS_AFTER = 12
 # Negative context (decoy words) is looked for only this close before the match.
 NEGATIVE_CHARS_BEFORE = 24
+# Windows up to this long are scanned without Presidio's regex timeout (``matches``).
+UNTIMED_CHARS = 4096
 # The score a match gets when its context is present (Presidio's LemmaContextAwareEnhancer
 # default ``context_similarity_factor``).
 CONTEXT_BOOST = 0.35
 
 
+Trigger = Union[re.Pattern, regex.Pattern]
+
+
 class Rule(Pattern):
     """A Presidio ``Pattern`` that may only count when context words are near it."""
 
-    def __init__(self, name: str, regex_text: str, score: float, needs_context: bool = False, bare: bool = False):
+    def __init__(self, name: str, regex_text: str, score: float, needs_context: bool = False, bare: bool = False,
+                 run: int = 0):
         super().__init__(name, regex_text, score)
         self.needs_context = needs_context
         # A bare digit run (no separators): in code it is more likely a constant than PII, so
         # in strict mode (the code bucket) it needs context too.
         self.bare = bare
+        # Every match is one row of at least ``run`` digits (no separators): the scrubber skips
+        # the rule on a window without such a row.
+        self.run = run
 
 
 class Match(NamedTuple):
@@ -48,14 +58,16 @@ class Match(NamedTuple):
     end: int
     score: float
     rule: str
+    # Characters from the nearest context word in front of the match to it (NOWHERE: none).
+    context_before: int = 1 << 30
 
 
 class ContextPatternRecognizer(PatternRecognizer):
     """Subclasses set ``PII_TYPE`` (a name from ``corpus.placeholders.PII_TYPES``), ``RULES``,
     ``CONTEXT`` and optionally ``NEGATIVE_CONTEXT``, and may override Presidio's
     ``validate_result`` / ``invalidate_result`` and ``needs_context``. ``TRIGGER`` is a cheap
-    stdlib-``re`` regex (or a tuple of them) that any text containing a match must contain; the
-    scrubber runs the recognizer only where its trigger fires.
+    compiled pattern (or a tuple of them; ``pii.recognizers.shapes`` says which engine) that every
+    match holds a hit of; the scrubber runs the recognizer only around its trigger's hits.
 
     Two entry points with the same results: Presidio's ``analyze`` (``RecognizerResult``s, for an
     ``AnalyzerEngine``), and ``matches``, which the scrubber calls: the same patterns, Presidio's
@@ -67,17 +79,23 @@ class ContextPatternRecognizer(PatternRecognizer):
     RULES: Sequence[Rule] = ()
     CONTEXT: Sequence[str] = ()
     NEGATIVE_CONTEXT: Sequence[str] = ()
-    TRIGGER: str | tuple[str, ...] = ""
-    # Characters around each trigger hit that any match touching it (and its context words) lies
-    # within: the scrubber runs the patterns on those windows only, so a long document with one
-    # number costs one short scan. None: every match needs the whole text (secrets: ``^`` anchors,
-    # key blocks of thousands of characters).
-    WINDOW: tuple[int, int] | None = (160, 160)
+    TRIGGER: Trigger | tuple[Trigger, ...]
+    # How far (characters before, after) a match can reach beyond the trigger hit it holds: the
+    # scrubber runs the patterns on those windows of the text only, so a long document with one
+    # number costs one short scan (look-behinds and context words still read the whole text; a
+    # window ends where a token does). The default covers the numeric rules: the longest, ``+CC``
+    # and six groups of up to five digits, is under 60 characters. None: the whole text (PEM key
+    # blocks of thousands of characters).
+    WINDOW: tuple[int, int] | None = (64, 64)
+    # The fewest digits any match of a numeric recognizer holds (0: no such bound); the scrubber
+    # skips a window with no longer run of joined digits (``shapes.digit_runs``), and tells
+    # ``matches`` the most digits in a row there (``Rule.run``).
+    MIN_DIGITS = 0
     # Patterns are case-sensitive unless they say (?i): token prefixes such as AKIA are upper-case.
     FLAGS = regex.MULTILINE
 
     def __init__(self, strict: bool = False) -> None:
-        rules = [Rule(r.name, r.regex, r.score, r.needs_context, r.bare) for r in self.RULES]
+        rules = [Rule(r.name, r.regex, r.score, r.needs_context, r.bare, r.run) for r in self.RULES]
         super().__init__(
             supported_entity=self.PII_TYPE,
             name=type(self).__name__,
@@ -106,17 +124,27 @@ class ContextPatternRecognizer(PatternRecognizer):
         kept = []
         for result in super().analyze(text, entities, nlp_artifacts, regex_flags):
             rule = self._rules[result.analysis_explanation.pattern_name]
-            score = self._in_context(text, rule, result.start, result.end, result.score)
-            if score is not None:
-                result.score = score
+            scored = self._in_context(text, rule, result.start, result.end, result.score)
+            if scored is not None:
+                result.score = scored[0]
                 kept.append(result)
         return kept
 
-    def matches(self, text: str) -> list[Match]:
-        """What ``analyze`` finds, as (start, end, score, rule name)."""
+    def matches(self, text: str, pos: int = 0, endpos: int | None = None, digit_row: int | None = None) -> list[Match]:
+        """What ``analyze`` finds, as (start, end, score, rule name); with ``pos``/``endpos``,
+        the matches that lie in ``text[pos:endpos]``. Look-behinds and context words still see
+        the whole text (a window is not a new text: its first digit may continue a number before
+        it), but look-aheads stop at ``endpos``, so it must fall where a token ends.
+        ``digit_row``: the most digits in a row in the window, if known (``Rule.run``)."""
         found = []
+        endpos = len(text) if endpos is None else endpos
+        # Presidio's timeout guards a scan of a long text; on a window of a few hundred
+        # characters it costs more than the matching (a timed call takes twice an untimed one).
+        timeout = REGEX_TIMEOUT_SECONDS if endpos - pos > UNTIMED_CHARS else None
         for rule, compiled in self._compiled:
-            for match in compiled.finditer(text, timeout=REGEX_TIMEOUT_SECONDS):
+            if digit_row is not None and rule.run > digit_row:
+                continue
+            for match in compiled.finditer(text, pos, endpos, timeout=timeout):
                 start, end = match.span()
                 if start == end:
                     continue
@@ -124,13 +152,14 @@ class ContextPatternRecognizer(PatternRecognizer):
                 valid = self.validate_result(matched)  # Presidio: True -> 1.0, False -> dropped
                 if valid is False or self.invalidate_result(matched):
                     continue
-                score = self._in_context(text, rule, start, end, EntityRecognizer.MAX_SCORE if valid else rule.score)
-                if score is not None:
-                    found.append(Match(start, end, score, rule.name))
+                scored = self._in_context(text, rule, start, end, EntityRecognizer.MAX_SCORE if valid else rule.score)
+                if scored is not None:
+                    found.append(Match(start, end, scored[0], rule.name, scored[1]))
         return found
 
-    def _in_context(self, text: str, rule: Rule, start: int, end: int, score: float) -> float | None:
-        """The match's score after its context, or None when the context drops it."""
+    def _in_context(self, text: str, rule: Rule, start: int, end: int, score: float) -> tuple[float, int] | None:
+        """The match's score after its context and the distance to its nearest context word in
+        front of it, or None when the context drops it."""
         before = text[max(0, start - CONTEXT_CHARS_BEFORE):start].lower()
         # Context after the number belongs to its own sentence (``... 1234 (생년월일)``), not the next.
         after = _SENTENCE_END.split(text[end:end + CONTEXT_CHARS_AFTER], 1)[0].lower()
@@ -141,10 +170,10 @@ class ContextPatternRecognizer(PatternRecognizer):
         if negative < NOWHERE and negative <= positive_before:
             return None
         if positive_before < NOWHERE or any(word in after for word in self._context):
-            return min(1.0, score + CONTEXT_BOOST)
+            return min(1.0, score + CONTEXT_BOOST), positive_before
         if self.needs_context(rule, text[start:end]) or (self.strict and rule.bare):
             return None
-        return score
+        return score, NOWHERE
 
 
 NOWHERE = 1 << 30

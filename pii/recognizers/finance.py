@@ -19,10 +19,11 @@ class CreditCardRecognizer(ContextPatternRecognizer):
 
     PII_TYPE = "credit_card"
     TRIGGER = DIGIT_RUN_TRIGGER
+    MIN_DIGITS = 13
     RULES = (
         Rule("card_4x4", NUM_BEFORE + r"[0-9]{4}(?P<sep>[\- ])[0-9]{4}(?P=sep)[0-9]{4}(?P=sep)[0-9]{4}" + NUM_AFTER, 0.6),
         Rule("card_amex", NUM_BEFORE + r"3[47][0-9]{2}(?P<sep>[\- ])[0-9]{6}(?P=sep)[0-9]{5}" + NUM_AFTER, 0.6),
-        Rule("card_bare", NUM_BEFORE + r"[0-9]{13,19}" + NUM_AFTER, 0.4, needs_context=True),
+        Rule("card_bare", NUM_BEFORE + r"[0-9]{13,19}" + NUM_AFTER, 0.4, needs_context=True, run=13),
     )
     CONTEXT = ("카드", "결제", "card", "visa", "master", "amex", "credit", "debit", "cc#", "jcb", "unionpay")
     NEGATIVE_CONTEXT = ("주문번호", "송장", "운송장", "order", "tracking", "invoice", "isbn", "serial")
@@ -41,10 +42,11 @@ class BankAccountRecognizer(ContextPatternRecognizer):
 
     PII_TYPE = "bank_account"
     TRIGGER = DIGIT_RUN_TRIGGER
+    MIN_DIGITS = 10  # validate_result
     RULES = (
         Rule("account_grouped", NUM_BEFORE + r"[0-9]{2,6}-[0-9]{2,6}-[0-9]{2,7}(?:-[0-9]{1,3})?" + NUM_AFTER, 0.2,
              needs_context=True),
-        Rule("account_bare", NUM_BEFORE + r"[0-9]{10,14}" + NUM_AFTER, 0.15, needs_context=True),
+        Rule("account_bare", NUM_BEFORE + r"[0-9]{10,14}" + NUM_AFTER, 0.15, needs_context=True, run=10),
     )
     CONTEXT = ("계좌", "입금", "예금주", "송금", "이체", "은행", "농협", "새마을금고", "우체국", "카카오뱅크",
                "케이뱅크", "토스뱅크", "account", "acct", "bank", "deposit", "wire transfer")

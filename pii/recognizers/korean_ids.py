@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import regex
+
 from pii.recognizers.base import ContextPatternRecognizer, Rule
 from pii.recognizers.checks import (
     FRN_CENTURY,
@@ -60,13 +62,15 @@ class RrnRecognizer(_RegistrationNumberRecognizer):
 
     PII_TYPE = "rrn"
     TRIGGER = DIGIT_RUN_TRIGGER
+    MIN_DIGITS = 13
     CENTURY = RRN_CENTURY
     checksum_ok = staticmethod(rrn_checksum_ok)
     RULES = (
         Rule("rrn", NUM_BEFORE + _BIRTH_DATE + _DASH + r"[1-4][0-9]{6}" + NUM_AFTER, 0.6),
         Rule("rrn_loose", NUM_BEFORE + _BIRTH_DATE + _LOOSE_SEPARATOR + r"[1-4][0-9]{6}" + NUM_AFTER, 0.4,
              needs_context=True),
-        Rule("rrn_bare", NUM_BEFORE + _BIRTH_DATE + r"[1-4][0-9]{6}" + NUM_AFTER, 0.4, needs_context=True, bare=True),
+        Rule("rrn_bare", NUM_BEFORE + _BIRTH_DATE + r"[1-4][0-9]{6}" + NUM_AFTER, 0.4, needs_context=True, bare=True,
+             run=13),
     )
     CONTEXT = ("주민", "생년월일", "resident registration", "rrn", "registration number")
 
@@ -76,13 +80,15 @@ class FrnRecognizer(_RegistrationNumberRecognizer):
 
     PII_TYPE = "frn"
     TRIGGER = DIGIT_RUN_TRIGGER
+    MIN_DIGITS = 13
     CENTURY = FRN_CENTURY
     checksum_ok = staticmethod(frn_checksum_ok)
     RULES = (
         Rule("frn", NUM_BEFORE + _BIRTH_DATE + _DASH + r"[5-8][0-9]{6}" + NUM_AFTER, 0.6),
         Rule("frn_loose", NUM_BEFORE + _BIRTH_DATE + _LOOSE_SEPARATOR + r"[5-8][0-9]{6}" + NUM_AFTER, 0.4,
              needs_context=True),
-        Rule("frn_bare", NUM_BEFORE + _BIRTH_DATE + r"[5-8][0-9]{6}" + NUM_AFTER, 0.4, needs_context=True, bare=True),
+        Rule("frn_bare", NUM_BEFORE + _BIRTH_DATE + r"[5-8][0-9]{6}" + NUM_AFTER, 0.4, needs_context=True, bare=True,
+             run=13),
     )
     CONTEXT = ("외국인", "foreigner", "alien registration", "frn", "registration number",
                "residence card")
@@ -95,9 +101,10 @@ class BusinessIdRecognizer(ContextPatternRecognizer):
 
     PII_TYPE = "business_id"
     TRIGGER = DIGIT_RUN_TRIGGER
+    MIN_DIGITS = 10
     RULES = (
         Rule("brn", NUM_BEFORE + r"[0-9]{3}-[0-9]{2}-[0-9]{5}" + NUM_AFTER, 0.6),
-        Rule("brn_bare", NUM_BEFORE + r"[0-9]{10}" + NUM_AFTER, 0.4, needs_context=True),
+        Rule("brn_bare", NUM_BEFORE + r"[0-9]{10}" + NUM_AFTER, 0.4, needs_context=True, run=10),
     )
     CONTEXT = ("사업자", "등록번호", "business registration", "business number", "brn", "tax id",
                "tax registration")
@@ -113,7 +120,8 @@ class PassportRecognizer(ContextPatternRecognizer):
     D diplomatic. The old shape matches many part numbers and needs context."""
 
     PII_TYPE = "passport"
-    TRIGGER = r"[MSROD][0-9]{3}"
+    TRIGGER = regex.compile(r"[0-9]{3}(?<=[MSROD][0-9]{3})")  # digit first: see shapes.py
+    WINDOW = (16, 16)
     RULES = (
         Rule("passport_2021", r"(?<![0-9A-Za-z_])[MSROD][0-9]{3}[A-Z][0-9]{4}(?![0-9A-Za-z_])", 0.5),
         Rule("passport_old", r"(?<![0-9A-Za-z_])[MSROD][0-9]{8}(?![0-9A-Za-z_])", 0.3, needs_context=True),
@@ -133,11 +141,12 @@ class DriverLicenseRecognizer(ContextPatternRecognizer):
 
     PII_TYPE = "driver_license"
     TRIGGER = DIGIT_RUN_TRIGGER
+    MIN_DIGITS = 10  # 서울 12-345678-90
     RULES = (
         Rule("licence", NUM_BEFORE + _LICENCE_REGION_CODE + r"-[0-9]{2}-[0-9]{6}-[0-9]{2}" + NUM_AFTER, 0.6),
         Rule("licence_region_name", _LICENCE_REGION_NAME + r" ?[0-9]{2}-[0-9]{6}-[0-9]{2}" + NUM_AFTER, 0.6),
         Rule("licence_bare", NUM_BEFORE + _LICENCE_REGION_CODE + r"[0-9]{10}" + NUM_AFTER, 0.3,
-             needs_context=True),
+             needs_context=True, run=12),
         # Region codes outside the table (old or mistyped licences, other numbering) after a
         # licence word: the 2-2-6-2 shape is still a licence when the text says so.
         Rule("licence_any_region", NUM_BEFORE + r"[0-9]{2}-[0-9]{2}-[0-9]{6}-[0-9]{2}" + NUM_AFTER, 0.3,

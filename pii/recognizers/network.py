@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 
+import regex
 import tldextract
 
 from pii.recognizers.base import ContextPatternRecognizer, Rule
@@ -24,8 +26,10 @@ def offline_suffix_extractor() -> tldextract.TLDExtract:
 
 class EmailRecognizer(ContextPatternRecognizer):
     PII_TYPE = "email"
-    TRIGGER = "@"
-    WINDOW = (160, 320)  # a local part of <= 64 characters, a domain of <= 255
+    TRIGGER = re.compile("@")
+    # A local part has at most 64 characters; the domain ends at the first space or quote, where
+    # every window ends anyway.
+    WINDOW = (64, 0)
     # ASCII local part and host labels (RFC 5321 dot-atom, punycode for IDNs), so that a Korean
     # particle glued to the address (user@example.com으로) is not taken into the domain.
     RULES = (
@@ -55,7 +59,7 @@ class IpAddressRecognizer(ContextPatternRecognizer):
 
     PII_TYPE = "ip_address"
     # Two triggers, not one alternation of the v4 and v6 shapes: two simple scans are twice as fast.
-    TRIGGER = (r"[0-9]\.[0-9]{1,3}\.[0-9]", r":[0-9A-Fa-f]{0,4}:")
+    TRIGGER = (regex.compile(r"[0-9]\.[0-9]{1,3}\.[0-9]"), re.compile(r":[0-9A-Fa-f]{0,4}:"))
     RULES = (
         # Not followed by a capitalised word: "8.2.4.45 Markup declaration" is a section heading
         # (the HTML spec's numbering is all over parser code).

@@ -33,6 +33,7 @@ PHONE_NEGATIVE_CONTEXT = ("주문번호", "송장", "운송장", "order", "track
 class KoreanPhoneRecognizer(ContextPatternRecognizer):
     PII_TYPE = "phone"
     TRIGGER = DIGIT_RUN_TRIGGER
+    MIN_DIGITS = 9  # 02-123-4567
     RULES = (
         Rule("kr_mobile", NUM_BEFORE + _MOBILE + _SUBSCRIBER + NUM_AFTER, 0.7),
         Rule("kr_landline", NUM_BEFORE + _LANDLINE + _SUBSCRIBER + NUM_AFTER, 0.6),
@@ -44,8 +45,8 @@ class KoreanPhoneRecognizer(ContextPatternRecognizer):
              r"|6[1-4]|70|50[0-9])[\-. ]?[0-9]{3,4}[\-. ]?[0-9]{4}" + NUM_AFTER, 0.8),
         # An 11-digit run starting 010 is a mobile number written without separators; a
         # 9-10-digit landline run is not distinctive enough without context.
-        Rule("kr_mobile_bare", NUM_BEFORE + _MOBILE + r"[0-9]{7,8}" + NUM_AFTER, 0.5, bare=True),
-        Rule("kr_landline_bare", NUM_BEFORE + _LANDLINE + r"[0-9]{7,8}" + NUM_AFTER, 0.3, needs_context=True),
+        Rule("kr_mobile_bare", NUM_BEFORE + _MOBILE + r"[0-9]{7,8}" + NUM_AFTER, 0.5, bare=True, run=10),
+        Rule("kr_landline_bare", NUM_BEFORE + _LANDLINE + r"[0-9]{7,8}" + NUM_AFTER, 0.3, needs_context=True, run=9),
     )
     CONTEXT = PHONE_CONTEXT
     NEGATIVE_CONTEXT = PHONE_NEGATIVE_CONTEXT

@@ -6,6 +6,8 @@ a Hangul syllable, since both are ``\\w``.
 """
 from __future__ import annotations
 
+import re
+
 import regex
 
 # Not preceded by a letter/digit, nor by a separator that would make this the tail of a longer
@@ -25,10 +27,34 @@ _DATE = regex.compile(
 def looks_like_date(text: str) -> bool:
     return _DATE.fullmatch(text) is not None
 
+# Triggers (``ContextPatternRecognizer.TRIGGER``) are compiled once, each with the engine that
+# scans Korean text for it faster: ``regex`` skips to an ASCII digit three to five times faster
+# than ``re``, so a trigger with a digit in it is written to start with the digit; ``re`` is the
+# faster one for an alternation of literals (it skips to their first letters).
+#
 # Trigger for every numeric identifier: seven digits, possibly grouped by separators (up to three
 # characters: ``010 - 1234 - 5678``, ``02) 123``). The shortest numeric PII (a landline,
-# 02-123-4567) has nine.
-DIGIT_RUN_TRIGGER = r"[0-9](?:[ .\-()/]{0,3}[0-9]){6}"
+# 02-123-4567) has nine. Every numeric match holds seven digits joined so (a registration number
+# written with a middle dot has them after it), so it holds one of this trigger's
+# (non-overlapping, leftmost) hits.
+DIGIT_RUN_TRIGGER = regex.compile(r"[0-9](?:[ .\-()/]{0,3}[0-9]){6}")
+# A run of digits joined by the separators any numeric rule writes between two digits (at most
+# three: `` - ``, ``) ``, ``-(``): all digits of one numeric match lie in one such run.
+_DIGIT_CHAIN = regex.compile(r"[0-9](?:[ .\-()/\u00b7]{0,3}[0-9])*")
+_NOT_DIGITS = str.maketrans(dict.fromkeys(" .-()/\u00b7"))
+_SEPARATORS = regex.compile(r"[ .\-()/\u00b7]+")
+
+
+def digit_runs(text: str, pos: int, endpos: int) -> tuple[int, int]:
+    """In ``text[pos:endpos]``: the most digits one run of joined digits holds, and the most
+    digits in a row. A window whose runs are shorter than a recognizer's ``MIN_DIGITS`` holds
+    none of its matches, nor one of a rule's whose ``Rule.run`` is longer than its longest row."""
+    joined = plain = 0
+    for match in _DIGIT_CHAIN.finditer(text, pos, endpos):
+        chain = match.group()
+        joined = max(joined, len(chain.translate(_NOT_DIGITS)))
+        plain = max(plain, max(map(len, _SEPARATORS.split(chain))))
+    return joined, plain
 
 # Characters that people (and their input methods) write in place of ASCII digits and hyphens:
 # full-width forms (Korean IMEs' full-width mode: ８８０５１４－...), en/em dashes and minus signs
@@ -37,4 +63,4 @@ DIGIT_RUN_TRIGGER = r"[0-9](?:[ .\-()/]{0,3}[0-9]){6}"
 LOOKALIKES = str.maketrans(
     {**{chr(0xFF10 + d): str(d) for d in range(10)}, "－": "-", "‐": "-", "‑": "-", "‒": "-", "–": "-",
      "—": "-", "−": "-", "．": ".", "（": "(", "）": ")", "\u3000": " ", "＋": "+", "：": ":"})
-LOOKALIKE_TRIGGER = "[\uff0b\uff0d\uff0e\uff08\uff09\uff10-\uff1a\u2010-\u2014\u2212\u3000]"
+LOOKALIKE_TRIGGER = re.compile("[\uff0b\uff0d\uff0e\uff08\uff09\uff10-\uff1a\u2010-\u2014\u2212\u3000]")

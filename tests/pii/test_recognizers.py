@@ -272,3 +272,10 @@ def test_a_checksum_raises_confidence_but_a_loose_separator_still_needs_a_label(
     assert found(scrubber, "값 880514 2135201") == []
     (finding,) = Scrubber().find("주민번호 880514 2135201")
     assert finding.type == "rrn" and finding.score == 1.0
+
+
+def test_a_number_two_types_claim_takes_the_type_of_the_nearer_context_word(scrubber):
+    # 12 digits from 13: a licence (region 13) or an account; 면허 on the line before speaks
+    # about the licence number there, 계좌 about this one
+    text = "운전면허 11-22-334455-66 확인\n환불 계좌: 우리은행 131234567890 입니다"
+    assert found(scrubber, text) == [("driver_license", "11-22-334455-66"), ("bank_account", "131234567890")]
