@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
 from beam_pipeline import main
 from corpus.progress import (ERRORS, INPUT_BYTES, KEPT, READ, REJECTED, Expected, PhaseProgress, Tap,
@@ -84,3 +84,17 @@ def test_the_default_console_has_one_line_per_phase_and_no_beam_logging_which_ve
     verbose = _curate(tmp_path, "--verbose")
     err = capsys.readouterr().err
     assert "INFO apache_beam" in err and not (verbose / "_logs").exists()
+
+
+def test_a_dataflow_job_prints_where_its_job_and_counters_are_instead_of_local_progress(tmp_path):
+    from tests.test_runners import DATAFLOW_DRY_RUN
+
+    options = PipelineOptions(DATAFLOW_DRY_RUN)
+    console = tmp_path / "console.txt"
+    with console.open("w") as stream, PhaseProgress("curate 1-filter", options, Expected(), stream) as progress:
+        assert progress.directory is None
+        run_pipeline(options, lambda p: p | beam.Create([1, 2]) | Tap(progress.directory, READ), progress)
+    (line,) = console.read_text().splitlines()
+    gcp = options.view_as(GoogleCloudOptions)
+    assert line.startswith("curate 1-filter  job ") and "Custom counters" in line
+    assert f"project={gcp.project}" in line or f"project {gcp.project}" in line
