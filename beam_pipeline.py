@@ -8,6 +8,8 @@
 
 Arguments this CLI does not know are Beam pipeline options and pass through unchanged
 (``--runner``, ``--direct_num_workers``, ``--direct_running_mode=multi_processing``, ...).
+The console shows one progress line per phase; Beam's own logging goes to ``OUTPUT/_logs/<command>.log``
+unless ``--verbose`` (``corpus.progress``).
 Each command's implementation lives in the module named below; this file wires them.
 
 Every command checks its output writable before any work; ``tokenizer`` and ``build`` refuse a
@@ -71,35 +73,35 @@ def _run_knowledge_train(args: argparse.Namespace, beam_args: list[str]) -> int:
     return 0
 
 
-def curate_stages(config: "CurateConfig") -> list:
-    """The curation stages, in order (DESIGN.md data flow). Each is a PTransform
-    PCollection[Document] -> {"kept", "rejected"[, "stats"]} (transforms/stage.py)."""
-    from transforms.decontamination import DecontaminationStage
-    from transforms.exact_dedup import exact_dedup_stage
-    from transforms.fineweb_quality import fineweb_quality_stage
-    from transforms.knowledge import KnowledgeStage
-    from transforms.langid import langid_stage
-    from transforms.length import length_stage
+def curate_steps(config: "CurateConfig") -> list:
+    """The curate steps, in order (DESIGN.md data flow). Each is a PTransform
+    PCollection[Document] -> {"kept", "rejected"[, "stats"]} (transforms/curate_step.py)."""
+    from transforms.decontamination import DecontaminationStep
+    from transforms.exact_dedup import exact_dedup_step
+    from transforms.fineweb_quality import fineweb_quality_step
+    from transforms.knowledge import KnowledgeStep
+    from transforms.langid import langid_step
+    from transforms.length import length_step
     from transforms.minhash import MinHashDedup
-    from transforms.normalize import normalize_stage
-    from transforms.pii import PiiStage
-    from transforms.quality import quality_stage
-    from transforms.repetition import repetition_stage
+    from transforms.normalize import normalize_step
+    from transforms.pii import PiiStep
+    from transforms.quality import quality_step
+    from transforms.repetition import repetition_step
 
-    stages = [
-        normalize_stage(config.normalize) if config.normalize.enabled else None,
-        langid_stage(config.langid) if config.langid.enabled else None,
-        length_stage(config.length) if config.length.enabled else None,
-        repetition_stage(config.repetition) if config.repetition.enabled else None,
-        fineweb_quality_stage(config.fineweb_quality) if config.fineweb_quality.enabled else None,
-        quality_stage(config.quality) if config.quality.enabled else None,
-        exact_dedup_stage(config.exact_dedup) if config.exact_dedup.enabled else None,
+    steps = [
+        normalize_step(config.normalize) if config.normalize.enabled else None,
+        langid_step(config.langid) if config.langid.enabled else None,
+        length_step(config.length) if config.length.enabled else None,
+        repetition_step(config.repetition) if config.repetition.enabled else None,
+        fineweb_quality_step(config.fineweb_quality) if config.fineweb_quality.enabled else None,
+        quality_step(config.quality) if config.quality.enabled else None,
+        exact_dedup_step(config.exact_dedup) if config.exact_dedup.enabled else None,
         MinHashDedup(config.minhash) if config.minhash.enabled else None,
-        DecontaminationStage(config.decontamination) if config.decontamination.eval_sets else None,
-        PiiStage(config.pii) if config.pii.enabled else None,
-        KnowledgeStage(config.knowledge),
+        DecontaminationStep(config.decontamination) if config.decontamination.eval_sets else None,
+        PiiStep(config.pii) if config.pii.enabled else None,
+        KnowledgeStep(config.knowledge),
     ]
-    return [stage for stage in stages if stage is not None]  # a disabled stage is None
+    return [step for step in steps if step is not None]  # a disabled step is None
 
 
 def _run_curate(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -111,10 +113,10 @@ def _run_curate(args: argparse.Namespace, beam_args: list[str]) -> int:
     try:  # config, eval-set and model errors stop here, before any data is read
         config = load(CurateConfig, args.config)
         config.decontamination = with_cli_eval_sets(config.decontamination, args.decontaminate)
-        stages = curate_stages(config)
+        steps = curate_steps(config)
     except ValueError as exc:  # ConfigError, RecordFileError, KnowledgeModelError: messages name the cause
         raise SystemExit(f"curate: {exc}") from exc
-    return run_curate(args, beam_args, config, stages)
+    return run_curate(args, beam_args, config, steps)
 
 
 def _add_tokenizer(sub: argparse._SubParsersAction) -> None:
@@ -134,7 +136,7 @@ def _run_tokenizer(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def _add_build(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("build", help="tokenize, balance (1:1:1 by default), stage, FIM, pack into Arrow shards (Beam)")
+    p = sub.add_parser("build", help="tokenize, balance (1:1:1 by default), split into context phases, FIM, pack into Arrow shards (Beam)")
     p.add_argument("--curated", required=True, metavar="OUT/curated", help="curate's <bucket>/*.parquet")
     p.add_argument("--tokenizer", required=True, metavar="OUT/tokenizer")
     p.add_argument("--output", required=True, metavar="OUT/corpus")
@@ -185,7 +187,10 @@ def _run_run(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     if beam_args:
         raise SystemExit(f"run: unknown arguments {beam_args} (put Beam options in the run config's beam_args)")
-    return run(args.config, Path(args.output), args.force, main)
+    def step_cli(argv: list[str]) -> int:
+        return main([*argv, "--verbose"] if args.verbose else argv)
+
+    return run(args.config, Path(args.output), args.force, step_cli)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,8 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     _add_tokenizer(sub)
     _add_build(sub)
     _add_run(sub)
+    for command in sub.choices.values():
+        command.add_argument("--verbose", action="store_true",
+                             help="show Beam's own logging on the console (default: OUTPUT/_logs/<command>.log)")
     args, beam_args = parser.parse_known_args(argv)
     from corpus import io_errors
+    from corpus.progress import configure_logging
+
+    configure_logging(args.command, getattr(args, "output", None), args.verbose)
     from corpus.completion import IncompleteInputError
     from corpus.locks import LockedError
 

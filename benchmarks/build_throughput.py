@@ -8,12 +8,12 @@ process with the default config (1:1:1, 4,096 / 32,768, FIM 0.5 on code), on Bea
 in two modes: ``in_memory`` (one process) and ``multi_processing`` with ``--workers`` processes.
 
 Reported per size: input tokens (documents as read, repeats included), output tokens (document
-tokens in the shards; the rows' padding is reported apart, per stage, with the documents split and
+tokens in the shards; the rows' padding is reported apart, per phase, with the documents split and
 FIM segments split that best-fit packing records in the manifest), wall time, CPU seconds of the
 whole process tree, tokens per CPU-second (= per core), and the peak RSS of the whole process tree (sum over the build process and all its descendants; both
 sampled every 0.1 s from /proc, so CPU of a process's last 0.1 s is missed). The peer, measured in
 the same run: the same tokenizer's bare ``encode_batch`` over the size-N texts, in tokens per
-CPU-second, i.e. tokenization alone; the ratio says what the rest of the build (balance, stage,
+CPU-second, i.e. tokenization alone; the ratio says what the rest of the build (balance, phase,
 FIM re-tokenization, packing, two shuffles, writing) costs on top. Repeated texts make the
 tokenizer's caches hit on both sides; wall times depend on what else the machine runs. The figures
 are also written to ``benchmarks/results/build_throughput.json`` (``benchmarks.record``: date, machine, command).
@@ -131,8 +131,8 @@ def run_build(curated: Path, tokenizer: Path, output: Path, mode: str, workers: 
         "wall_s": wall,
         "cpu_s": sum(cpu.values()),
         "peak_rss_mb": peak / 2**20,
-        "packing": {stage["name"]: stage["stats"]["packing"] for stage in manifest["stages"]},
-        "summary": [line for line in log.strip().splitlines() if line.startswith(("corpus:", "stage"))],
+        "packing": {phase["name"]: phase["stats"]["packing"] for phase in manifest["phases"]},
+        "summary": [line for line in log.strip().splitlines() if line.startswith(("corpus:", "phase"))],
     }
 
 

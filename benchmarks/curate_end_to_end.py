@@ -8,7 +8,7 @@ pairs, Presidio-based PII scrubbing, knowledge scoring), DirectRunner with 2 wor
 every phase and the published parts, stats.json and markers.
 
 datatrove 0.10.1, ``LocalPipelineExecutor(workers=2)``, one task per input file, its documented
-multi-stage layout: (1) read → ``LanguageFilter`` (the same ``lid.176.ftz``) → length →
+multi-step layout: (1) read → ``LanguageFilter`` (the same ``lid.176.ftz``) → length →
 ``GopherRepetitionFilter`` → ``GopherQualityFilter`` → Parquet; (2) ``ExactDedupSignature``;
 (3) ``ExactFindDedups``; (4) ``ExactDedupFilter`` → Parquet; (5) ``MinhashDedupSignature``
 (16 bands × 8 rows, as ours); (6) ``MinhashDedupBuckets``; (7) ``MinhashDedupCluster``;

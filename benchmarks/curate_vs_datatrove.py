@@ -78,18 +78,18 @@ def run_ours(input_glob: str) -> tuple[float, int]:
     from apache_beam.metrics.metric import MetricsFilter
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from transforms.langid import LangIdConfig, langid_stage
-    from transforms.length import LengthConfig, length_stage
-    from transforms.repetition import RepetitionConfig, repetition_stage
+    from transforms.langid import LangIdConfig, langid_step
+    from transforms.length import LengthConfig, length_step
+    from transforms.repetition import RepetitionConfig, repetition_step
 
     options = PipelineOptions(runner="DirectRunner", direct_num_workers=2,
                               direct_running_mode="multi_processing")
     start = time.perf_counter()
     pipeline = beam.Pipeline(options=options)
     docs = pipeline | beam.io.ReadFromText(input_glob) | beam.Map(_to_document)
-    for stage in (langid_stage(LangIdConfig()), length_stage(LengthConfig()),
-                  repetition_stage(RepetitionConfig())):
-        docs = (docs | stage)["kept"]
+    for step in (langid_step(LangIdConfig()), length_step(LengthConfig()),
+                  repetition_step(RepetitionConfig())):
+        docs = (docs | step)["kept"]
     result = pipeline.run()
     result.wait_until_finish()
     seconds = time.perf_counter() - start

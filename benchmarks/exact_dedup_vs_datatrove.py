@@ -5,7 +5,7 @@
 Input: the text documents of ../shared/data repeated ``--repeat`` times with distinct ids (the
 copies are exact duplicates), in 4 JSONL shards (``curate_vs_datatrove.write_inputs``).
 
-Ours: curate itself (``transforms.curate.curate``) with only the normalize and exact-dedup stages:
+Ours: curate itself (``transforms.curate.curate``) with only the normalize and exact-dedup steps:
 phase 1 reads, normalizes and writes each shard with its text hash, phase 2 groups (hash, uid)
 pairs, applies the verdicts by streaming each shard again, then the parts are published; Beam's
 DirectRunner (multi_processing, 2 workers).
@@ -46,11 +46,11 @@ def run_ours(input_glob: str, out: Path) -> tuple[float, int]:
     from transforms.config import CurateConfig
     from transforms.curate import curate, make_plan
     from transforms.exact_dedup import ExactDedup
-    from transforms.normalize import normalize_stage
+    from transforms.normalize import normalize_step
 
     config = CurateConfig()
     inputs = resolve_inputs([input_glob], [], config.read.skip)
-    plan = make_plan(inputs, config, [normalize_stage(config.normalize), ExactDedup(config.exact_dedup)], str(out))
+    plan = make_plan(inputs, config, [normalize_step(config.normalize), ExactDedup(config.exact_dedup)], str(out))
     start = time.perf_counter()
     curate(plan, ["--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"])
     seconds = time.perf_counter() - start

@@ -1,12 +1,12 @@
 #!/usr/bin/env python
-"""Accuracy and throughput of the dedup.minhash stage, beside datatrove's MinHash, on one corpus.
+"""Accuracy and throughput of the dedup.minhash step, beside datatrove's MinHash, on one corpus.
 
 Corpus: every document of ../shared/data (Korean, multilingual, code; bucket by file) plus generated
 near-duplicates: copies of randomly chosen documents with a random share of their words replaced,
 so that their true Jaccard spans the threshold (about 0.5 to 1.0).
 
 Ground truth: exact Jaccard of every pair of documents in a bucket, computed on the very shingles the
-stage hashes (``transforms.shingles.shingles``) with a sparse shingle matrix product; documents
+step hashes (``transforms.shingles.shingles``) with a sparse shingle matrix product; documents
 linked at Jaccard >= threshold form components and every component member but the smallest id is a
 true duplicate. Precision and recall are those of the set of removed documents against that set.
 
@@ -16,7 +16,7 @@ the same word tokens (its tokenizer is replaced by ours so both hash identical n
 equivalent normalization, per bucket, documents in id order (so its survivor is also the smallest id).
 Both read the same JSONL file in this process; docs/s counts all documents of the corpus, per wall
 second and per CPU second (the fair figure on a shared machine). Beam's fixed cost (graph setup,
-some 100 fused stages) is a few CPU seconds, so small corpora understate its throughput.
+some 100 fused steps) is a few CPU seconds, so small corpora understate its throughput.
 
     .venv/bin/python benchmarks/minhash_accuracy.py [--copies 1500] [--seed 0]
 """
@@ -119,13 +119,13 @@ def read_jsonl(line: str) -> Document:
 
 
 def run_korpus(corpus: Path, config: MinHashConfig, workdir: Path) -> tuple[set[str], Clock, dict]:
-    """The stage as a curate phase runs it: signatures written beside the documents in a phase
+    """The step as a curate phase runs it: signatures written beside the documents in a phase
     file (the previous phase's job), verdicts from band keys and looked-up candidate pairs."""
-    from tests.transforms.verdict_harness import run_verdict_stage
+    from tests.transforms.verdict_harness import run_verdict_step
 
     docs = [read_jsonl(line) for line in corpus.read_text("utf-8").splitlines()]
     with Clock() as clock:
-        outcome = run_verdict_stage(MinHashDedup(config), docs, workdir, files_per_shard=4)
+        outcome = run_verdict_step(MinHashDedup(config), docs, workdir, files_per_shard=4)
     return set(outcome.rejected), clock, outcome.stats
 
 
@@ -167,7 +167,7 @@ def run_datatrove(corpus: Path, bands: int, rows: int, config: MinHashConfig, wo
         ids: list[str] = []
 
         def read(_data, _rank: int = 0, _world_size: int = 1, bucket=bucket, ids=ids):
-            # The same JSONL file, one bucket per run (the Beam stage groups by bucket itself).
+            # The same JSONL file, one bucket per run (the Beam step groups by bucket itself).
             with corpus.open(encoding="utf-8") as fh:
                 for line in fh:
                     d = read_jsonl(line)
@@ -186,13 +186,13 @@ def run_datatrove(corpus: Path, bands: int, rows: int, config: MinHashConfig, wo
         base = workdir / bucket
         signature = MinhashDedupSignature(output_folder=str(base / "sigs"), config=dt_config)
         signature.word_tokenizer = SameTokens(bucket)
-        stages = [
+        steps = [
             ([read, signature], 1),
             ([MinhashDedupBuckets(input_folder=str(base / "sigs"), output_folder=str(base / "buckets"), config=dt_config)], bands),
             ([MinhashDedupCluster(input_folder=str(base / "buckets"), output_folder=str(base / "remove_ids"), config=dt_config)], 1),
             ([read, MinhashDedupFilter(input_folder=str(base / "remove_ids")), collect], 1),
         ]
-        for i, (pipeline, tasks) in enumerate(stages):
+        for i, (pipeline, tasks) in enumerate(steps):
             LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=1,
                                   logging_dir=str(base / f"logs{i}"), skip_completed=False).run()
         removed.update(set(ids) - set(kept))
@@ -257,7 +257,7 @@ def main() -> int:
     results = [
         ("korpus dedup.minhash (default: exact check)", ours, ours_s),
         ("korpus dedup.minhash (estimate only)", ours_est, ours_est_s),
-        ("datatrove MinHash (4 stages, no verify)", theirs, theirs_s),
+        ("datatrove MinHash (4 steps, no verify)", theirs, theirs_s),
     ]
     print(f"{'system':44s} {'removed':>7s} {'precision':>9s} {'recall':>7s} {'wall s':>7s} {'docs/s':>7s} "
           f"{'CPU s':>6s} {'docs/CPU-s':>10s}")

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.record import write_result  # noqa: E402
 from trainer import train  # noqa: E402
 from trainer.config import preset  # noqa: E402
-from trainer.data import ShardLoader, plan_stages  # noqa: E402
+from trainer.data import ShardLoader, plan_training_phases  # noqa: E402
 from trainer.prefetch import PrefetchingLoader  # noqa: E402
 from trainer.export import hf_config  # noqa: E402
 from corpus.manifest import Manifest  # noqa: E402
@@ -65,7 +65,7 @@ def run_peer(corpus: Path, preset_name: str, device: torch.device, steps: int, t
     manifest = Manifest.load(corpus)
     model_config = preset(preset_name).model_config(manifest.tokenizer.vocab_size)
     attention = "flex_attention" if device.type == "cuda" else "sdpa"
-    config = hf_config(model_config, manifest.stages[0].seq_len, {"<|endoftext|>": EOS}, torch.float32)
+    config = hf_config(model_config, manifest.phases[0].seq_len, {"<|endoftext|>": EOS}, torch.float32)
     hf = LlamaForCausalLM._from_config(config, attn_implementation=attention).to(device)
     if activation_checkpointing:
         hf.gradient_checkpointing_enable()
@@ -74,7 +74,7 @@ def run_peer(corpus: Path, preset_name: str, device: torch.device, steps: int, t
             layer.compile()
     kernel = {"fused": True} if device.type == "cuda" else {"foreach": True}
     optimizer = torch.optim.AdamW(hf.parameters(), lr=1e-4, **kernel)
-    plans = plan_stages(manifest, tokens_per_step, tokens_per_step, 1)
+    plans = plan_training_phases(manifest, tokens_per_step, tokens_per_step, 1)
     loader = PrefetchingLoader(ShardLoader(corpus, plans, "peer", 0, 1, seed=0, document_masking=True),
                                pin_memory=device.type == "cuda")
     rates = []
@@ -130,7 +130,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             rows = steps * case["tokens_per_step"] // case["seq_len"]
             corpus = write_corpus(Path(tmp) / "corpus", [(f"bench_{case['seq_len']}", case["seq_len"], rows)],
-                                  vocab_size=vocab, doc_len=doc_len, files_per_stage=1)
+                                  vocab_size=vocab, doc_len=doc_len, files_per_phase=1)
             ours = run_ours(corpus, Path(tmp), preset_name, device, steps, case)[warmup:]
             try:
                 peer = run_peer(corpus, preset_name, torch.device(device), steps, case["tokens_per_step"],

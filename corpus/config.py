@@ -4,13 +4,15 @@ Unknown keys and wrong types are errors that name the offending key (``minhash.n
 int, got str``): a typo in a 500B-token run's config must fail before the run, not silently fall
 back to a default. A dataclass may name keys it no longer has in ``MOVED_KEYS`` (a ClassVar:
 key -> where the setting lives now), so that an old config is told where to put it instead of
-only "unknown key", and keys it renamed in ``RENAMED_KEYS`` (older name -> name), which still read.
+only "unknown key", and keys it renamed in ``RENAMED_KEYS`` (older name -> name), which still read
+with a ``RenamedKeyWarning`` that names the new key.
 """
 from __future__ import annotations
 
 import dataclasses
 import types
 import typing
+import warnings
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +25,10 @@ class ConfigError(ValueError):
     """A config value or key is invalid; the message names the key path."""
 
 
+class RenamedKeyWarning(FutureWarning):
+    """A config used the older name of a renamed key: it still reads, under the new name."""
+
+
 def from_dict(cls: type[T], data: Any, path: str = "") -> T:
     """Build dataclass ``cls`` from ``data``; missing keys keep their defaults."""
     if data is None:
@@ -33,6 +39,9 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
     for old, new in renamed.items():
         if old in data and new in data:
             raise ConfigError(f"{_join(path, old)}: the older name of {_join(path, new)}; give only one of them")
+        if old in data:
+            warnings.warn(f"config key {_join(path, old)} is now called {_join(path, new)}; it still reads, "
+                          f"but rename it (the older name will stop reading)", RenamedKeyWarning, stacklevel=2)
     data = {renamed.get(key, key): value for key, value in data.items()}
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)

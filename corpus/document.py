@@ -1,7 +1,7 @@
 """The records that flow through curation: a Document, its Rejection, and a ReadError.
 
 Every input record becomes exactly one of: a kept Document, a Rejection (reason
-``<stage>:<rule>``), or a ReadError (unreadable input). That is what makes the
+``<step>:<rule>``), or a ReadError (unreadable input). That is what makes the
 funnel ``read == kept + rejected + errors`` hold by construction.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Document:
     lang_score: float = 0.0
     knowledge: float = 0.0
     pii: int = 0
-    # The placeholders the PII stage wrote, as (start, length, type) in code points of ``text``
+    # The placeholders the PII step wrote, as (start, length, type) in code points of ``text``
     # (curated column ``pii_spans``); the build encodes exactly these as reserved ids.
     pii_spans: tuple[tuple[int, int, str], ...] = ()
     meta: dict[str, str] = field(default_factory=dict)  # path, license, given lang, ...
@@ -43,7 +43,7 @@ class Document:
 
 @dataclass
 class Rejection:
-    """A document removed by a stage; ``reason`` is ``<stage>:<rule>`` (e.g. ``length:too_short``).
+    """A document removed by a step; ``reason`` is ``<step>:<rule>`` (e.g. ``length:too_short``).
     ``detail`` carries what a reader needs to audit it (a score, the surviving duplicate's id)."""
 
     doc: Document

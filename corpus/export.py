@@ -5,7 +5,7 @@
 The corpus's shards hold training rows (``corpus.shards``): each row is a sequence of segments (a
 document, or a chunk of a long one, ending with ``<|endoftext|>``) and possibly a padding tail
 (``PAD_BUCKET``). Every format keeps the build's order, mixture, repeats and phases (one output
-per context phase, e.g. ``stage1_4k``), and the document boundaries:
+per context phase, e.g. ``phase1_4k``), and the document boundaries:
 
 * ``megatron`` - Megatron-LM / NeMo indexed dataset, ``DIR/<phase>.bin`` + ``DIR/<phase>.idx``
   (the ``MMIDIDX`` format of ``megatron.core.datasets.indexed_dataset``, int32 tokens since the
@@ -30,7 +30,7 @@ Streaming and bounded memory: shards are read one at a time (each is checked aga
 manifest's sha256 while it is read; an object-store shard is fetched whole, shards are bounded by
 the build's ``max_shard_bytes``), outputs are written as they go, and the per-sequence index of a
 Megatron file is spilled to a local temporary file, not held in memory. ``--corpus`` and
-``--output`` may be object-store URLs (``corpus.storage``); the hf format is staged in a local
+``--output`` may be object-store URLs (``corpus.storage``); the hf format is written to a local
 temporary directory and then uploaded (``datasets`` writes only through fsspec).
 """
 from __future__ import annotations
@@ -57,8 +57,8 @@ from corpus import storage
 from corpus.completion import write_marker
 from corpus.document import BUCKETS
 from corpus.hashing import sha256_file
-from corpus.manifest import MANIFEST_NAME, Manifest, ManifestError, StageManifest
-from corpus.shards import FIM_MODES, PAD_BUCKET, ShardRow, shard_schema
+from corpus.manifest import MANIFEST_NAME, Manifest, ManifestError, PhaseManifest
+from corpus.shards import FIM_MODES, PAD_BUCKET, ShardRow, loss_mask, shard_schema
 from corpus.storage import DigestingWriter
 from corpus.tokenizer.specials import ENDOFTEXT, FIM_PAD
 
@@ -92,16 +92,6 @@ def segments(row: ShardRow) -> list[Segment]:
     ends = starts[1:] + [len(row.tokens)]
     return [Segment(a, b, row.seg_doc_ids[k], int(row.seg_buckets[k]), int(row.seg_fim[k]))
             for k, (a, b) in enumerate(zip(starts, ends)) if int(row.seg_buckets[k]) != PAD_BUCKET]
-
-
-def loss_mask(row: ShardRow, fim_pad_id: int) -> np.ndarray:
-    """True where the bundled trainer computes the loss on the token: not padding, not ``<|fim_pad|>``."""
-    mask = row.tokens != fim_pad_id
-    starts = [int(s) for s in row.seg_starts] + [len(row.tokens)]
-    for k, bucket in enumerate(row.seg_buckets):
-        if int(bucket) == PAD_BUCKET:
-            mask[starts[k]:starts[k + 1]] = False
-    return mask
 
 
 def position_ids(row: ShardRow) -> np.ndarray:
@@ -141,10 +131,10 @@ def iter_shard_rows(reader: pa.ipc.RecordBatchFileReader, seq_len: int) -> Itera
                            seg_fim=np.asarray(fim[i], dtype=np.uint8))
 
 
-def iter_stage(manifest: Manifest, stage: StageManifest) -> Iterator[tuple[int, Iterator[ShardRow]]]:
-    """(file index, rows) per shard file of the stage, in manifest order (the training order)."""
-    for index, entry in enumerate(stage.files):
-        yield index, iter_shard_rows(_verified_shard(manifest.root, entry, stage.seq_len), stage.seq_len)
+def iter_phase(manifest: Manifest, phase: PhaseManifest) -> Iterator[tuple[int, Iterator[ShardRow]]]:
+    """(file index, rows) per shard file of the phase, in manifest order (the training order)."""
+    for index, entry in enumerate(phase.files):
+        yield index, iter_shard_rows(_verified_shard(manifest.root, entry, phase.seq_len), phase.seq_len)
 
 
 @dataclass
@@ -214,13 +204,13 @@ class _SegmentTable:
 
 def export_megatron(manifest: Manifest, output: Output, workdir: Path) -> dict[str, PhaseStats]:
     phases = {}
-    for stage in manifest.stages:
-        stats = phases[stage.name] = PhaseStats(stage.seq_len)
-        lengths_path = workdir / f"{stage.name}.lengths"
-        with output.create(f"{stage.name}.bin") as binary, open(lengths_path, "wb") as lengths, \
-                output.create(f"{stage.name}.segments.parquet") as table_sink:
+    for phase in manifest.phases:
+        stats = phases[phase.name] = PhaseStats(phase.seq_len)
+        lengths_path = workdir / f"{phase.name}.lengths"
+        with output.create(f"{phase.name}.bin") as binary, open(lengths_path, "wb") as lengths, \
+                output.create(f"{phase.name}.segments.parquet") as table_sink:
             table = _SegmentTable(table_sink)
-            for _, rows in iter_stage(manifest, stage):
+            for _, rows in iter_phase(manifest, phase):
                 for row in rows:
                     stats.rows += 1
                     for segment in segments(row):
@@ -229,7 +219,7 @@ def export_megatron(manifest: Manifest, output: Output, workdir: Path) -> dict[s
                         table.add(segment)
                         stats.add(segment)
             table.close()
-        with output.create(f"{stage.name}.idx") as index:
+        with output.create(f"{phase.name}.idx") as index:
             _write_megatron_index(index, lengths_path, stats.segments)
         lengths_path.unlink()
     return phases
@@ -260,10 +250,10 @@ def _read_int32_chunks(path: Path) -> Iterator[np.ndarray]:
 def export_olmo(manifest: Manifest, output: Output, workdir: Path) -> dict[str, PhaseStats]:
     fim_pad = manifest.tokenizer.special_tokens[FIM_PAD]
     phases = {}
-    for stage in manifest.stages:
-        stats = phases[stage.name] = PhaseStats(stage.seq_len)
-        for index, rows in iter_stage(manifest, stage):
-            part = f"{stage.name}/part-{index:05d}"
+    for phase in manifest.phases:
+        stats = phases[phase.name] = PhaseStats(phase.seq_len)
+        for index, rows in iter_phase(manifest, phase):
+            part = f"{phase.name}/part-{index:05d}"
             with output.create(f"{part}.npy") as tokens, output.create(f"{part}.label_mask.npy") as mask, \
                     output.create(f"{part}.csv.gz") as meta_sink:
                 with gzip.GzipFile(fileobj=meta_sink, mode="wb", mtime=0) as meta:
@@ -276,7 +266,7 @@ def export_olmo(manifest: Manifest, output: Output, workdir: Path) -> dict[str, 
                             stats.add(segment)
                             meta.write(f"{offset + segment.start},{offset + segment.end},{_csv(segment.doc_id)},"
                                        f"{BUCKETS[segment.bucket]}\n".encode("utf-8"))
-                        offset += stage.seq_len
+                        offset += phase.seq_len
     return phases
 
 
@@ -292,9 +282,9 @@ def export_hf(manifest: Manifest, output: Output, workdir: Path) -> dict[str, Ph
     fim_pad = manifest.tokenizer.special_tokens[FIM_PAD]
     phases: dict[str, PhaseStats] = {}
 
-    def generate(stage: StageManifest):
-        stats = phases[stage.name] = PhaseStats(stage.seq_len)
-        for _, rows in iter_stage(manifest, stage):
+    def generate(phase: PhaseManifest):
+        stats = phases[phase.name] = PhaseStats(phase.seq_len)
+        for _, rows in iter_phase(manifest, phase):
             for row in rows:
                 stats.rows += 1
                 for segment in segments(row):
@@ -312,20 +302,20 @@ def export_hf(manifest: Manifest, output: Output, workdir: Path) -> dict[str, Ph
         "seg_fim": datasets.Sequence(datasets.Value("uint8"))})
     datasets.disable_progress_bars()
     splits = {}
-    for stage in manifest.stages:
+    for phase in manifest.phases:
         try:
             # A 32k row is ~0.8 MB in these columns: small writer batches keep memory bounded.
-            splits[stage.name] = datasets.Dataset.from_generator(
-                generate, gen_kwargs={"stage": stage}, features=features, cache_dir=str(workdir / "cache"),
-                writer_batch_size=max(1, (64 << 20) // (stage.seq_len * 24)), keep_in_memory=False)
+            splits[phase.name] = datasets.Dataset.from_generator(
+                generate, gen_kwargs={"phase": phase}, features=features, cache_dir=str(workdir / "cache"),
+                writer_batch_size=max(1, (64 << 20) // (phase.seq_len * 24)), keep_in_memory=False)
         except datasets.exceptions.DatasetGenerationError as exc:
             if isinstance(exc.__cause__, ExportError):  # a damaged shard: say which, not "generation failed"
                 raise exc.__cause__ from None
             raise
-    staged = workdir / "hf"
-    datasets.DatasetDict(splits).save_to_disk(str(staged))
-    for path in sorted(p for p in staged.rglob("*") if p.is_file()):
-        output.upload(path, str(path.relative_to(staged)))
+    local_copy = workdir / "hf"
+    datasets.DatasetDict(splits).save_to_disk(str(local_copy))
+    for path in sorted(p for p in local_copy.rglob("*") if p.is_file()):
+        output.upload(path, str(path.relative_to(local_copy)))
     return phases
 
 

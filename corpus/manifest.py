@@ -1,11 +1,11 @@
 """``manifest.json``: what a built corpus contains and how to check it (DESIGN.md contract).
 
     {
-      "format": "korpus.corpus/1",
+      "format": "korpus.corpus/2",
       "tokenizer": {"path", "sha256", "vocab_size", "special_tokens": {name: id}},
-      "stages": [{"name", "seq_len", "rows", "files": [{"path", "sha256", "rows", "bytes"}],
+      "phases": [{"name", "seq_len", "rows", "files": [{"path", "sha256", "rows", "bytes"}],
                   "tokens_per_bucket": {bucket: n}, "fim": {"none"|"psm"|"spm": segments},
-                  ...stage statistics}],
+                  ...phase statistics}],
       "balance": {...achieved shares and repeat figures},
       "config": {...the BuildConfig used},
       "provenance": {"software": {...}, "input_stats": {...stats.json of the curated input or null}}
@@ -28,7 +28,23 @@ from corpus.hashing import sha256_file
 from corpus.storage import create_atomic, exists, is_url, join, list_files, open_read
 
 MANIFEST_NAME = "manifest.json"
-FORMAT = "korpus.corpus/1"
+FORMAT = "korpus.corpus/2"
+FORMAT_1 = "korpus.corpus/1"  # before the context phases were renamed: "stages", "stage2_plan"
+
+
+def upgraded(data: dict[str, Any]) -> dict[str, Any]:
+    """A manifest's JSON in the current format. A ``korpus.corpus/1`` manifest names its context phases
+    ``stages`` (in ``balance`` too) and phase 2's fill plan ``stage2_plan``; it reads as /2 with the
+    phase names and files it has, so corpora built before the rename still train, export and report."""
+    if data.get("format") != FORMAT_1:
+        return data
+    phases = []
+    for phase in data.get("stages", []):
+        stats = {("phase2_plan" if key == "stage2_plan" else key): value for key, value in phase.get("stats", {}).items()}
+        phases.append({**phase, "stats": stats})
+    balance = {("phases" if key == "stages" else key): value for key, value in data.get("balance", {}).items()}
+    rest = {key: value for key, value in data.items() if key != "stages"}
+    return {**rest, "format": FORMAT, "phases": phases, "balance": balance}
 
 
 class ManifestError(ValueError):
@@ -55,7 +71,7 @@ class ShardFile:
 
 
 @dataclass
-class StageManifest:
+class PhaseManifest:
     name: str
     seq_len: int
     files: list[ShardFile]
@@ -73,7 +89,7 @@ class StageManifest:
                 "fim": self.fim, "stats": self.stats}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "StageManifest":
+    def from_json(cls, data: dict[str, Any]) -> "PhaseManifest":
         return cls(name=data["name"], seq_len=int(data["seq_len"]),
                    files=[ShardFile(**f) for f in data["files"]],
                    tokens_per_bucket=data["tokens_per_bucket"], fim=data["fim"], stats=data.get("stats", {}))
@@ -82,21 +98,21 @@ class StageManifest:
 @dataclass
 class Manifest:
     tokenizer: TokenizerInfo
-    stages: list[StageManifest]
+    phases: list[PhaseManifest]
     balance: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     root: Path | str | None = None  # where it was loaded from (a str for a URL); not serialized
 
-    def stage(self, name: str) -> StageManifest:
-        for stage in self.stages:
-            if stage.name == name:
-                return stage
-        raise ManifestError(f"no stage {name!r} in manifest (stages: {[s.name for s in self.stages]})")
+    def phase(self, name: str) -> PhaseManifest:
+        for phase in self.phases:
+            if phase.name == name:
+                return phase
+        raise ManifestError(f"no phase {name!r} in manifest (phases: {[s.name for s in self.phases]})")
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "tokenizer": asdict(self.tokenizer),
-                "stages": [s.to_json() for s in self.stages], "balance": self.balance,
+                "phases": [s.to_json() for s in self.phases], "balance": self.balance,
                 "config": self.config, "provenance": self.provenance}
 
     def save(self, corpus_dir: str | Path) -> str:
@@ -120,30 +136,30 @@ class Manifest:
             raise ManifestError(f"{path}: no manifest (was the build run to completion?)")
         try:
             with open_read(path) as fh:
-                data = json.loads(fh.read().decode("utf-8"))
+                data = upgraded(json.loads(fh.read().decode("utf-8")))
             if data.get("format") != FORMAT:
                 raise ManifestError(f"{path}: format {data.get('format')!r}, expected {FORMAT!r}")
             return cls(tokenizer=TokenizerInfo(**data["tokenizer"]),
-                       stages=[StageManifest.from_json(s) for s in data["stages"]],
+                       phases=[PhaseManifest.from_json(s) for s in data["phases"]],
                        balance=data.get("balance", {}), config=data.get("config", {}),
                        provenance=data.get("provenance", {}), root=root)
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ManifestError(f"{path}: malformed manifest: {exc}") from exc
 
-    def verify(self, stages: Iterable[str] | None = None, hashes: bool = True) -> None:
-        """Check that every file of the named stages (default: all) exists with the recorded row
+    def verify(self, phases: Iterable[str] | None = None, hashes: bool = True) -> None:
+        """Check that every file of the named phases (default: all) exists with the recorded row
         count and, if ``hashes``, sha256. Raises ``ManifestError`` naming the first mismatch."""
         import pyarrow as pa
         import pyarrow.ipc as ipc
 
         if self.root is None:
             raise ManifestError("verify() needs a manifest loaded from disk")
-        names = set(stages) if stages is not None else {s.name for s in self.stages}
-        for stage in (s for s in self.stages if s.name in names):
-            for f in stage.files:
+        names = set(phases) if phases is not None else {s.name for s in self.phases}
+        for phase in (s for s in self.phases if s.name in names):
+            for f in phase.files:
                 path = join(self.root, f.path)
                 if not exists(path):
-                    raise ManifestError(f"{stage.name}: missing file {path}")
+                    raise ManifestError(f"{phase.name}: missing file {path}")
                 if is_url(path):  # one download serves the hash and the row count (shards are bounded)
                     with open_read(path) as fh:
                         data = fh.read()
@@ -151,12 +167,12 @@ class Manifest:
                 else:
                     digest, source = sha256_file(path) if hashes else "", pa.memory_map(path, "r")
                 if hashes and digest != f.sha256:
-                    raise ManifestError(f"{stage.name}: sha256 mismatch for {path}")
+                    raise ManifestError(f"{phase.name}: sha256 mismatch for {path}")
                 with source:
                     reader = ipc.open_file(source)
                     rows = sum(reader.get_batch(k).num_rows for k in range(reader.num_record_batches))
                 if rows != f.rows:
-                    raise ManifestError(f"{stage.name}: {path} has {rows} rows, manifest says {f.rows}")
+                    raise ManifestError(f"{phase.name}: {path} has {rows} rows, manifest says {f.rows}")
 
 
 def file_digests(directory: str | Path) -> dict[str, str]:

@@ -28,7 +28,7 @@ CURATED_SCHEMA = pa.schema([
     ("pii", pa.int64()), ("kind", pa.string()), ("input", pa.string()), ("location", pa.string()),
     ("path", pa.string()), ("license", pa.string()), ("given_lang", pa.string()),
     ("meta", pa.map_(pa.string(), pa.string())),
-    # Placeholders written by the PII stage, in code points of ``text`` (see corpus.document).
+    # Placeholders written by the PII step, in code points of ``text`` (see corpus.document).
     ("pii_spans", pa.list_(pa.struct([("start", pa.int32()), ("length", pa.int32()), ("type", pa.string())]))),
     ("source_id", pa.string()), ("cluster_size", pa.int32()),
 ])

@@ -94,7 +94,7 @@ class SkipRules:
     Directory names follow GitHub linguist's vendor.yml / The Stack's exclusions (vendored
     dependencies, build output, VCS metadata); lock files and ``*.min.*`` are generated, not
     written. ``max_code_file_bytes`` = 1 MB is The Stack's per-file cut. Content-level markers of
-    generated code ("DO NOT EDIT", "@generated") are the quality stage's job, not the reader's.
+    generated code ("DO NOT EDIT", "@generated") are the quality step's job, not the reader's.
     """
 
     skip_dirs: list[str] = field(default_factory=lambda: [
@@ -328,7 +328,7 @@ def _extension(name: str) -> str:
 
 def default_bucket(kind: str, given_lang: str) -> str:
     """The bucket before LID: code for code; for text the record's own ``lang`` (ko → korean,
-    other → multilingual) or "" when absent. The langid stage overrides it for text."""
+    other → multilingual) or "" when absent. The langid step overrides it for text."""
     if kind == CODE_KIND:
         return CODE
     if not given_lang:

@@ -29,7 +29,9 @@ matplotlib.use("Agg")  # no display; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 
 from corpus import storage  # noqa: E402
+from corpus.curate_stats import step_stats  # noqa: E402
 from corpus.document import BUCKETS, CODE  # noqa: E402
+from corpus.manifest import MANIFEST_NAME, upgraded  # noqa: E402
 from corpus.report_bins import KNOWLEDGE_BINS, REPORT_DATA, bin_edges  # noqa: E402
 
 # Marks the page once loaded with how many plots decoded: the browser test (and a curious reader's
@@ -91,9 +93,9 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 def _bucket_rows(stats: dict, manifest: dict | None) -> list[list[str]]:
     """One row per bucket and a total: curate's documents in and out, rejection and dedup rates,
     PII, and, with a built corpus, tokens in (unique curated tokens) and out, per context phase, FIM share."""
-    pii = stats.get("stages", {}).get("pii", {})
+    pii = step_stats(stats).get("pii", {})
     balance = (manifest or {}).get("balance", {}).get("buckets", {})
-    phases = (manifest or {}).get("stages", [])
+    phases = (manifest or {}).get("phases", [])
     buckets = [b for b in BUCKETS if b in stats["buckets"]] + [b for b in stats["buckets"] if b not in BUCKETS]
     rows = []
     for bucket in [*buckets, "total"]:
@@ -127,7 +129,7 @@ def _headline(report: Report, stats: dict, manifest: dict | None) -> None:
     header = ["bucket", "docs read", "docs kept", "rejected", "dedup", "errors", "PII findings"]
     if manifest is not None:
         header += ["tokens in (unique)", "tokens out", "out / in",
-                   *(f"tokens {p['name']}" for p in manifest["stages"]), "FIM share"]
+                   *(f"tokens {p['name']}" for p in manifest["phases"]), "FIM share"]
     body = _table(header, _bucket_rows(stats, manifest))
     t = stats["totals"]
     body += (f"<p>Accounting: read {t['read']:,} = kept {t['kept']:,} + rejected {t['rejected_total']:,} + "
@@ -135,9 +137,9 @@ def _headline(report: Report, stats: dict, manifest: dict | None) -> None:
              "are shares of the documents read; tokens in are the curated bucket's distinct tokens, tokens out what "
              "the corpus holds after balancing (repeats included).</p>")
     if manifest is not None:
-        total = sum(sum(p["tokens_per_bucket"].values()) for p in manifest["stages"])
+        total = sum(sum(p["tokens_per_bucket"].values()) for p in manifest["phases"])
         rows = []
-        for phase in manifest["stages"]:
+        for phase in manifest["phases"]:
             tokens = sum(phase["tokens_per_bucket"].values())
             packing = phase.get("stats", {}).get("packing", {})
             segments = sum(phase["fim"].values())
@@ -208,11 +210,11 @@ def _lengths(report: Report, data: dict) -> None:
         report.plot(f"Document length, {bucket}: before and after curation", draw)
 
 
-def _threshold(config: dict, stage: str, bucket: str, rule: str) -> float | None:
+def _threshold(config: dict, step: str, bucket: str, rule: str) -> float | None:
     """The configured limit behind ``rule`` where its name maps onto a config key (repetition's
     ``dup_5_gram`` -> ``dup_n_grams[5]``, ``dup_line_frac`` -> ``dup_line_frac``), else None; None
     too where the limit depends on the document's language (``fineweb2_fields``)."""
-    limits = config.get(stage, {}).get(bucket, {})
+    limits = config.get(step, {}).get(bucket, {})
     gram = re.fullmatch(r"(top|dup)_(\d+)_gram", rule)
     key = f"{gram.group(1)}_n_grams" if gram else rule
     if key in limits.get("fineweb2_fields", ()):
@@ -223,10 +225,10 @@ def _threshold(config: dict, stage: str, bucket: str, rule: str) -> float | None
 
 def _measured_rejections(report: Report, stats: dict, data: dict) -> None:
     """Rejection details of the form ``rule=value`` are the measured value behind the decision:
-    one chart per stage, a row per (rule, bucket) with a dot per histogram bin (area by documents),
+    one chart per step, a row per (rule, bucket) with a dot per histogram bin (area by documents),
     the configured limit marked where known."""
-    for stage, rules in sorted(data["measured"].items()):
-        rows = [(f"{rule} ({bucket})", histogram, _threshold(stats["config"], stage, bucket, rule))
+    for step, rules in sorted(data["measured"].items()):
+        rows = [(f"{rule} ({bucket})", histogram, _threshold(stats["config"], step, bucket, rule))
                 for rule, per_bucket in sorted(rules.items()) for bucket, histogram in sorted(per_bucket.items())]
         total = sum(sum(h.values()) for _, h, _ in rows)
 
@@ -242,11 +244,11 @@ def _measured_rejections(report: Report, stats: dict, data: dict) -> None:
             ax.set_yticks(range(len(rows)), [name for name, _, _ in rows], fontsize=7)
             ax.set_xscale("log")
             ax.set_xlabel("measured value (log; dot area: documents); red bar: configured limit")
-        report.plot(f"Measured values behind {stage} rejections", draw, note=f"{total:,} rejected documents")
+        report.plot(f"Measured values behind {step} rejections", draw, note=f"{total:,} rejected documents")
 
 
 def _dedup(report: Report, stats: dict) -> None:
-    minhash = stats.get("stages", {}).get("dedup.minhash")
+    minhash = step_stats(stats).get("dedup.minhash")
     if not minhash:
         return
     histogram = minhash.get("clusters", {}).get("size_histogram", {})
@@ -259,7 +261,7 @@ def _dedup(report: Report, stats: dict) -> None:
 
 
 def _pii(report: Report, stats: dict) -> None:
-    pii = stats.get("stages", {}).get("pii")
+    pii = step_stats(stats).get("pii")
     if not pii or not pii.get("by_type"):
         return
     types = sorted(pii["by_type"], key=lambda t: -pii["by_type"][t])
@@ -292,13 +294,13 @@ def _knowledge(report: Report, data: dict) -> None:
 
 
 def _mixture(report: Report, manifest: dict) -> None:
-    stages = manifest["stages"]  # corpus/manifest.py format
+    phases = manifest["phases"]  # corpus/manifest.py format
 
     def draw(ax):
-        names = [s["name"] for s in stages]
-        bottom = [0] * len(stages)
+        names = [s["name"] for s in phases]
+        bottom = [0] * len(phases)
         for bucket in BUCKETS:
-            values = [s["tokens_per_bucket"].get(bucket, 0) for s in stages]
+            values = [s["tokens_per_bucket"].get(bucket, 0) for s in phases]
             ax.bar(names, values, bottom=bottom, label=bucket)
             bottom = [a + v for a, v in zip(bottom, values)]
         ax.set_ylabel("tokens")
@@ -306,7 +308,7 @@ def _mixture(report: Report, manifest: dict) -> None:
     report.plot("Final tokens per bucket and context phase", draw)
     rows = "".join(f"<tr><td>{html.escape(s['name'])}</td><td>{s.get('seq_len')}</td>"
                    f"<td>{html.escape(json.dumps(s['tokens_per_bucket']))}</td>"
-                   f"<td>{html.escape(json.dumps(s['fim']))}</td></tr>" for s in stages)
+                   f"<td>{html.escape(json.dumps(s['fim']))}</td></tr>" for s in phases)
     report.text("Mixture and FIM", "<table><tr><th>context phase</th><th>seq_len</th><th>tokens per bucket</th>"
                 f"<th>FIM counts</th></tr>{rows}</table>")
 
@@ -335,8 +337,8 @@ def make_report(out: str | Path, corpus: str | Path | None = None) -> str | Path
     if stats is None:
         raise FileNotFoundError(f"{storage.join(out, 'stats.json')}: not a finished curate run")
     data = _read_json(storage.join(out, REPORT_DATA))
-    manifest = _read_json(storage.join(corpus if corpus is not None else storage.join(out, "corpus"),
-                                       "manifest.json"))
+    manifest = _read_json(storage.join(corpus if corpus is not None else storage.join(out, "corpus"), MANIFEST_NAME))
+    manifest = upgraded(manifest) if manifest is not None else None
     report = Report()
     _headline(report, stats, manifest)
     _funnel(report, stats)

@@ -19,19 +19,19 @@ attention mask from ``seg_starts`` alone.
 Stable API (the trainer depends on it; see also ``corpus.manifest``):
 
     write_shard(path, rows, seq_len) -> ShardFile          # rows: iterable of PackedRow
-    reader = StageReader(corpus_dir, "stage1_4k")          # verifies the manifest (sha256, rows)
-    len(reader), reader.seq_len, reader.stage              # global rows across the stage's files
+    reader = PhaseReader(corpus_dir, "phase1_4k")          # verifies the manifest (sha256, rows)
+    len(reader), reader.seq_len, reader.phase              # global rows across the phase's files
     reader.tokens(i)        -> np.ndarray[uint32] (seq_len,)   zero-copy view into the mapped file
     reader.row(i)           -> ShardRow (tokens + segment arrays)
     reader.tokens_batch(ix) -> np.ndarray[uint32] (len(ix), seq_len)  one copy, for a batch
 
-Rows are addressed by a global index: the stage's files in manifest order, rows in file order.
+Rows are addressed by a global index: the phase's files in manifest order, rows in file order.
 Files are opened with ``pyarrow.memory_map`` + ``ipc.open_file`` on first use, so random access
 touches only the pages of the rows read; nothing reads a whole file into memory.
 
 Where files live: ``write_shard``, ``corpus.hashing.sha256_file`` and ``corpus.manifest`` take a local path or a
 URL of any Beam filesystem (``corpus.storage``), so that ``beam_pipeline.py build`` can write OUT
-on an object store. ``StageReader`` memory-maps, so it reads local copies only.
+on an object store. ``PhaseReader`` memory-maps, so it reads local copies only.
 """
 from __future__ import annotations
 
@@ -137,6 +137,17 @@ def write_shard(path: str | Path, rows: Iterable[PackedRow], seq_len: int, relat
     return ShardFile(path=name, sha256=sink.digest.hexdigest(), rows=count, bytes=sink.size)
 
 
+def loss_mask(row: ShardRow, fim_pad_id: int | None) -> np.ndarray:
+    """True where a token is a loss target: not in the row's padding segment, not ``<|fim_pad|>``
+    (None: no such token). The one rule the bundled trainer and every export use."""
+    mask = np.ones(len(row.tokens), dtype=bool) if fim_pad_id is None else row.tokens != fim_pad_id
+    starts = [int(s) for s in row.seg_starts] + [len(row.tokens)]
+    for k, bucket in enumerate(row.seg_buckets):
+        if int(bucket) == PAD_BUCKET:
+            mask[starts[k]:starts[k + 1]] = False
+    return mask
+
+
 class _MappedFile:
     """One shard file, memory-mapped; per-batch numpy views are built on first access."""
 
@@ -178,22 +189,22 @@ class _MappedFile:
         )
 
 
-class StageReader:
-    """Random access by global row index to one stage of a built corpus (see module docstring).
+class PhaseReader:
+    """Random access by global row index to one phase of a built corpus (see module docstring).
 
     ``verify=True`` checks every file's sha256 and row count against ``manifest.json`` before the
-    first read (one sequential pass over the stage); ``verify=False`` checks only row counts."""
+    first read (one sequential pass over the phase); ``verify=False`` checks only row counts."""
 
-    def __init__(self, corpus_dir: str | Path, stage: str, verify: bool = True,
+    def __init__(self, corpus_dir: str | Path, phase: str, verify: bool = True,
                  fetch: Callable[[str], Path] | None = None):
         """``fetch`` maps a file's manifest path to a local path it makes present first (the trainer's
         cache of an object-store corpus, ``trainer/corpus_cache.py``); default ``corpus_dir / path``."""
         self.corpus_dir = Path(corpus_dir)
         manifest = Manifest.load(self.corpus_dir)
-        info = manifest.stage(stage)
+        info = manifest.phase(phase)
         if verify:
-            manifest.verify(stages=[stage])
-        self.stage = stage
+            manifest.verify(phases=[phase])
+        self.phase = phase
         self.seq_len: int = info.seq_len
         self._names = [f.path for f in info.files]
         self._fetch = fetch or (lambda name: self.corpus_dir / name)
@@ -211,7 +222,7 @@ class StageReader:
 
     def _file(self, index: int) -> tuple[_MappedFile, int]:
         if not 0 <= index < self._rows:
-            raise IndexError(f"row {index} out of range for stage {self.stage} with {self._rows} rows")
+            raise IndexError(f"row {index} out of range for phase {self.phase} with {self._rows} rows")
         f = bisect.bisect_right(self._starts, index) - 1
         mapped = self._files.get(f)
         if mapped is None:

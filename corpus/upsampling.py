@@ -1,5 +1,5 @@
 """Knowledge score -> repeat weight: the contract between curate, which records the mapping in
-``stats.json`` (``stages.knowledge.upsampling``), and the build, which applies it."""
+``stats.json`` (``steps.knowledge.upsampling``), and the build, which applies it."""
 from __future__ import annotations
 
 from dataclasses import dataclass

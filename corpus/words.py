@@ -10,7 +10,7 @@ its neighbour (``입니다`` -> ``입``, ``입니다``): the thresholds assume b
 tokenizer needs packages this project does not pin (Stanza models, IndicNLP, pythainlp, pyvi, ...)
 get the regex words below, and FineWeb-2's values are only approximately right for them.
 
-``word_tokenizer(lang)``: the words of the stages that shingle or count words for their own
+``word_tokenizer(lang)``: the words of the steps that shingle or count words for their own
 purposes (MinHash, decontamination, knowledge features), tuned here. Korean words are MeCab
 (mecab-ko-dic) morphemes without punctuation: eojeol (space-separated units) glue stems to
 particles and endings, so word statistics on eojeol undercount repetition and overcount

@@ -1,1 +1,1 @@
-"""Build steps: tokenize, balance 1:1:1 with knowledge upsampling, stage 4k/32k, FIM, pack."""
+"""Build steps: tokenize, balance 1:1:1 with knowledge upsampling, split into 4k/32k context phases, FIM, pack."""

@@ -348,7 +348,7 @@ class _RepeatDoFn(beam.DoFn):
 
 class DocCost:
     """A document's expected cost in the packed corpus (``fim.expected_cost``), planned at the
-    stage-1 sequence length, where most tokens go."""
+    phase-1 sequence length, where most tokens go."""
 
     def __init__(self, fim_rates: dict[str, float], seq_len: int):
         self._rates, self._seq_len = dict(fim_rates), seq_len

@@ -1,11 +1,11 @@
-"""``beam_pipeline.py build``: curated Parquet -> packed, balanced, staged Arrow shards + manifest.
+"""``beam_pipeline.py build``: curated Parquet -> packed, balanced Arrow shards per context phase + manifest.
 
-    ReadCurated -> Tokenize -> Balance -> AssignStages -> per stage: ApplyFim -> PackStage
+    ReadCurated -> Tokenize -> Balance -> AssignPhases -> per phase: ApplyFim -> PackPhase
                                                                      -> WriteManifest
 
 Every step is a Beam transform (``mixtures/*.py``); global figures (tokens per bucket, length
 histograms, row counts) come from combiners and reach the per-document steps as side inputs. The
-output directory's stage folders and manifest belong to the build: a rebuild replaces them. With a
+output directory's phase folders and manifest belong to the build: a rebuild replaces them. With a
 local OUT, token ids travel through the pipeline as references into spill files under
 ``OUT/.build-work``, so shuffles move references, not tokens; with OUT on an object store they
 travel inline, through the runner's distributed shuffle (``mixtures/token_store.py``).
@@ -17,9 +17,9 @@ on GCS (tested only with an in-memory test filesystem, ``tests/mixtures/memfs.py
 bytes do not depend on where OUT lies.
 
 The knowledge upsampling mapping (score -> repeat weight) is not a build setting: it is the one
-curate's knowledge stage recorded in ``OUT/stats.json`` (``stages.knowledge.upsampling``), so that
+curate's knowledge step recorded in ``OUT/stats.json`` (``steps.knowledge.upsampling``), so that
 the build repeats documents exactly as the curate report predicted. A curated input without that
-record (no stats.json beside it, or none from the knowledge stage) is built without upsampling
+record (no stats.json beside it, or none from the knowledge step) is built without upsampling
 (every weight 1, with a warning), as is Parquet without a ``knowledge`` column; the manifest's
 ``balance.upsampling`` records the mapping used and its source.
 """
@@ -31,26 +31,31 @@ import re
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from corpus.completion import clear_marker, write_marker
 from corpus.config import ConfigError, from_dict, to_dict
+from corpus.curate_stats import step_stats
 from corpus.document import BUCKETS
 from corpus.hashing import sha256_file
-from corpus.manifest import MANIFEST_NAME, Manifest, StageManifest, TokenizerInfo, file_digests
+from corpus.manifest import MANIFEST_NAME, Manifest, PhaseManifest, TokenizerInfo, file_digests
+from corpus.progress import KEPT as TAP_KEPT
+from corpus.progress import READ as TAP_READ
+from corpus.progress import REJECTED as TAP_REJECTED
+from corpus.progress import Expected, PhaseProgress, Tap, run_pipeline
 from corpus.storage import exists, is_url, join, open_read, remove, split
 from corpus.upsampling import UpsamplingConfig
 from mixtures.balance import Balance, BalanceConfig, DocCost, mixture_report
 from mixtures.fim import SPECIAL_TOKENS, ApplyFim, FimConfig
-from mixtures.pack import PackConfig, PackStage, sum_counts
-from mixtures.staging import AssignStages, StageConfig
+from mixtures.context_phases import AssignPhases, ContextPhaseConfig
+from mixtures.pack import PackConfig, PackPhase, sum_counts
 from mixtures.tokenize import ReadCurated, Tokenize, load_tokenizer
 from mixtures.weights import WEIGHT_ONE, cluster_table
 
-_STAGE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_PHASE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 WORK_DIR = ".build-work"  # spill files of a local build (mixtures/token_store.py); deleted when it ends
 
 
@@ -61,18 +66,19 @@ class BuildConfig:
 
     seed: int = 0
     balance: BalanceConfig = field(default_factory=BalanceConfig)
-    stages: StageConfig = field(default_factory=StageConfig)
+    context_phases: ContextPhaseConfig = field(default_factory=ContextPhaseConfig)
     fim: FimConfig = field(default_factory=FimConfig)
     pack: PackConfig = field(default_factory=PackConfig)
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"stages": "context_phases"}
 
     def validate(self) -> None:
         """Range checks the type-strict loader cannot express; errors name the key."""
         checks = [
-            (self.stages.stage1_seq_len > 0 and self.stages.stage2_seq_len > 0, "stages.*_seq_len: must be > 0"),
-            (0.0 <= self.stages.stage2_fraction < 1.0, "stages.stage2_fraction: must be in [0, 1)"),
-            (self.stages.stage1_name != self.stages.stage2_name
-             and all(_STAGE_NAME.match(n) for n in (self.stages.stage1_name, self.stages.stage2_name)),
-             "stages.*_name: must be distinct names of [A-Za-z0-9_.-]"),
+            (self.context_phases.phase1_seq_len > 0 and self.context_phases.phase2_seq_len > 0, "context_phases.*_seq_len: must be > 0"),
+            (0.0 <= self.context_phases.phase2_fraction < 1.0, "context_phases.phase2_fraction: must be in [0, 1)"),
+            (self.context_phases.phase1_name != self.context_phases.phase2_name
+             and all(_PHASE_NAME.match(n) for n in (self.context_phases.phase1_name, self.context_phases.phase2_name)),
+             "context_phases.*_name: must be distinct names of [A-Za-z0-9_.-]"),
             (set(self.fim.rate) <= set(BUCKETS), f"fim.rate: keys must be buckets {BUCKETS}"),
             (all(0.0 <= r <= 1.0 for r in self.fim.rate.values()), "fim.rate: rates must be in [0, 1]"),
             (0.0 <= self.fim.spm_fraction <= 1.0, "fim.spm_fraction: must be in [0, 1]"),
@@ -120,14 +126,14 @@ def _input_stats(curated_dir: str) -> dict[str, Any] | None:
 
 
 NO_UPSAMPLING = UpsamplingConfig(max_repeat=1.0)  # every score maps to weight 1
-_RECORDED_AT = "stages.knowledge.upsampling"
+_RECORDED_AT = "steps.knowledge.upsampling"
 
 
 def curated_upsampling(stats: dict[str, Any] | None, stats_path: str | Path) -> tuple[UpsamplingConfig, str]:
-    """The score -> weight mapping curate's knowledge stage used, and where it came from (see the
+    """The score -> weight mapping curate's knowledge step used, and where it came from (see the
     module docstring). Without a record there is nothing to say which mapping the scores were meant
     for, so no document is upsampled: the same reading as Parquet without a ``knowledge`` column."""
-    recorded = (stats or {}).get("stages", {}).get("knowledge", {}).get("upsampling")
+    recorded = step_stats(stats).get("knowledge", {}).get("upsampling")
     if recorded is None:
         reason = "no curate stats.json" if stats is None else f"stats.json has no {_RECORDED_AT}"
         logging.warning("build: %s (%s): building without knowledge upsampling (every weight 1)", reason, stats_path)
@@ -145,12 +151,12 @@ def _shares(tokens: dict[str, int]) -> dict[str, float]:
     return {b: (tokens[b] / total if total else 0.0) for b in BUCKETS}
 
 
-def balance_report(mixture: dict[str, dict[str, Any]], stages: list[StageManifest], upsampling: dict[str, Any],
+def balance_report(mixture: dict[str, dict[str, Any]], phases: list[PhaseManifest], upsampling: dict[str, Any],
                    config: BalanceConfig) -> dict[str, Any]:
     """Planned vs achieved: per bucket the mixture report (``balance.mixture_report``: configured
     share, plan, copies per document, source groups), the tokens in the shards and the achieved
     shares; ``upsampling`` is the knowledge mapping applied, with its source."""
-    achieved = {b: sum(s.tokens_per_bucket[b] for s in stages) for b in BUCKETS}
+    achieved = {b: sum(s.tokens_per_bucket[b] for s in phases) for b in BUCKETS}
     total = sum(achieved.values())
     shares = _shares(achieved)
     return {
@@ -159,8 +165,8 @@ def balance_report(mixture: dict[str, dict[str, Any]], stages: list[StageManifes
         "max_doc_copies": config.max_doc_copies,
         "cluster_weights": {str(size): weight for size, weight in sorted(cluster_table(config.cluster_weights).items())},
         "buckets": {b: {**mixture[b], "tokens": achieved[b], "share": shares[b]} for b in BUCKETS},
-        "stages": {s.name: {"share_of_total": (sum(s.tokens_per_bucket.values()) / total if total else 0.0),
-                            "bucket_shares": _shares(s.tokens_per_bucket)} for s in stages},
+        "phases": {s.name: {"share_of_total": (sum(s.tokens_per_bucket.values()) / total if total else 0.0),
+                            "bucket_shares": _shares(s.tokens_per_bucket)} for s in phases},
     }
 
 
@@ -172,24 +178,24 @@ class _ManifestWriter:
         self.output_dir, self.tokenizer, self.config = output_dir, tokenizer, config
         self.upsampling, self.provenance = upsampling, provenance
 
-    def __call__(self, _: None, balance_plan: dict, copy_counts: dict, stage_plan: dict, stage1: dict, stage2: dict,
+    def __call__(self, _: None, balance_plan: dict, copy_counts: dict, phase_plan: dict, phase1: dict, phase2: dict,
                  skipped: dict) -> None:
-        stages = []
-        planned = {b: {k: v for k, v in stage_plan[b].items() if k != "rules"} for b in BUCKETS}
-        for summary, extra in ((stage1, {}), (stage2, {"stage2_plan": planned})):
+        phases = []
+        planned = {b: {k: v for k, v in phase_plan[b].items() if k != "rules"} for b in BUCKETS}
+        for summary, extra in ((phase1, {}), (phase2, {"phase2_plan": planned})):
             stats = {**summary["stats"], **extra}
-            stages.append(StageManifest(summary["name"], summary["seq_len"], summary["files"],
+            phases.append(PhaseManifest(summary["name"], summary["seq_len"], summary["files"],
                                         summary["tokens_per_bucket"], summary["fim"], stats))
         provenance = {**self.provenance, "skipped_documents": dict(sorted(skipped.items()))}
         mixture = mixture_report(balance_plan, copy_counts, self.config.balance)
-        manifest = Manifest(self.tokenizer, stages, balance_report(mixture, stages, self.upsampling, self.config.balance),
+        manifest = Manifest(self.tokenizer, phases, balance_report(mixture, phases, self.upsampling, self.config.balance),
                             to_dict(self.config), provenance)
         manifest.save(self.output_dir)
 
 
 def _clear_previous_build(output_dir: str, config: BuildConfig) -> None:
-    """Remove what an earlier build wrote here (its stage folders, work dir and manifest), nothing else."""
-    for name in (config.stages.stage1_name, config.stages.stage2_name, WORK_DIR, MANIFEST_NAME):
+    """Remove what an earlier build wrote here (its phase folders, work dir and manifest), nothing else."""
+    for name in (config.context_phases.phase1_name, config.context_phases.phase2_name, WORK_DIR, MANIFEST_NAME):
         remove(join(output_dir, name))
 
 
@@ -201,22 +207,26 @@ def _location(path: str | Path) -> str:
 
 def build_pipeline(p: beam.Pipeline, curated_dir: str, tokenizer_dir: str, output_dir: str,
                    total_tokens: int | None, config: BuildConfig, upsampling: UpsamplingConfig,
-                   writer: _ManifestWriter) -> None:
+                   writer: _ManifestWriter, progress: str | None = None) -> None:
+    """The build's graph; ``progress``: the directory its progress taps write to (``corpus.progress``)."""
     seed = config.seed
     fim_buckets = [b for b in BUCKETS if config.fim.rate.get(b, 0.0) > 0.0]
     store = None if is_url(output_dir) else join(output_dir, WORK_DIR)  # see mixtures/token_store.py
     tokenized = (p
                  | "ReadCurated" >> ReadCurated(curated_dir)
+                 | "ProgressRead" >> Tap(progress, TAP_READ)
                  | "Tokenize" >> Tokenize(tokenizer_dir, fim_buckets, store))
-    costs = DocCost(config.fim.rate, config.stages.stage1_seq_len)
+    _ = tokenized["docs"] | "ProgressKept" >> Tap(progress, TAP_KEPT)
+    _ = tokenized["skipped"] | "ProgressSkipped" >> Tap(progress, TAP_REJECTED)
+    costs = DocCost(config.fim.rate, config.context_phases.phase1_seq_len)
     balanced = tokenized["docs"] | "Balance" >> Balance(config.balance, upsampling, total_tokens, seed, costs)
-    staged = balanced["copies"] | "Stage" >> AssignStages(config.stages, seed)
+    by_phase = balanced["copies"] | "AssignPhases" >> AssignPhases(config.context_phases, seed)
     special = {name: writer.tokenizer.special_tokens[name] for name in SPECIAL_TOKENS}
     summaries = []
-    for key, name, seq_len in (("stage1", config.stages.stage1_name, config.stages.stage1_seq_len),
-                               ("stage2", config.stages.stage2_name, config.stages.stage2_seq_len)):
-        units = staged[key] | f"Fim[{name}]" >> ApplyFim(config.fim, tokenizer_dir, store, name, seq_len, seed)
-        summaries.append(units | f"Pack[{name}]" >> PackStage(name, seq_len, config.pack, seed, output_dir, store,
+    for key, name, seq_len in (("phase1", config.context_phases.phase1_name, config.context_phases.phase1_seq_len),
+                               ("phase2", config.context_phases.phase2_name, config.context_phases.phase2_seq_len)):
+        units = by_phase[key] | f"Fim[{name}]" >> ApplyFim(config.fim, tokenizer_dir, store, name, seq_len, seed)
+        summaries.append(units | f"Pack[{name}]" >> PackPhase(name, seq_len, config.pack, seed, output_dir, store,
                                                               special))
     skipped = (tokenized["skipped"]
                | "SkipReason" >> beam.Map(lambda item: {item[1]: 1})
@@ -224,7 +234,7 @@ def build_pipeline(p: beam.Pipeline, curated_dir: str, tokenizer_dir: str, outpu
     side = beam.pvalue.AsSingleton
     _ = (p
          | "ManifestTrigger" >> beam.Create([None])
-         | "WriteManifest" >> beam.Map(writer, side(balanced["plan"]), side(balanced["counts"]), side(staged["plan"]),
+         | "WriteManifest" >> beam.Map(writer, side(balanced["plan"]), side(balanced["counts"]), side(by_phase["plan"]),
                                        side(summaries[0]), side(summaries[1]), side(skipped)))
 
 
@@ -243,20 +253,23 @@ def run_build(curated_dir: str | Path, tokenizer_dir: str | Path, output_dir: st
     _clear_previous_build(output_dir, config)
     writer = _ManifestWriter(output_dir, tokenizer, config, {**to_dict(upsampling), "source": source}, provenance)
     try:
-        with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
-            build_pipeline(p, curated_dir, tokenizer_dir, output_dir, total_tokens, config, upsampling, writer)
+        options = PipelineOptions(beam_args)
+        curated_docs = (stats or {}).get("totals", {}).get("kept")
+        with PhaseProgress("build", options, Expected(documents=curated_docs)) as progress:
+            run_pipeline(options, lambda p: build_pipeline(p, curated_dir, tokenizer_dir, output_dir, total_tokens,
+                                                           config, upsampling, writer, progress.directory), progress)
     finally:
         remove(join(output_dir, WORK_DIR))
     manifest = Manifest.load(output_dir)
     manifest.verify()
     write_marker(output_dir, "build", {"total_tokens": manifest.balance["total_tokens"],
-                                       "stages": {s.name: {"rows": s.rows, "files": len(s.files)} for s in manifest.stages}})
+                                       "phases": {s.name: {"rows": s.rows, "files": len(s.files)} for s in manifest.phases}})
     return manifest
 
 
 def summary_lines(manifest: Manifest) -> list[str]:
     """What the CLI prints: shares per bucket (achieved and configured), copies per document, source
-    weights, per stage rows, tokens and shares per bucket, FIM counts, packing figures and skipped
+    weights, per phase rows, tokens and shares per bucket, FIM counts, packing figures and skipped
     documents (all from the manifest)."""
     balance = manifest.balance
     buckets = balance["buckets"]
@@ -280,16 +293,16 @@ def summary_lines(manifest: Manifest) -> list[str]:
     upsampling = balance["upsampling"]
     lines.append(f"knowledge upsampling: threshold {upsampling['threshold']}, max_repeat {upsampling['max_repeat']} "
                  f"({upsampling['source']})")
-    for stage in manifest.stages:
-        info = balance["stages"][stage.name]
+    for phase in manifest.phases:
+        info = balance["phases"][phase.name]
         lines.append(
-            f"{stage.name}: seq_len {stage.seq_len}, {stage.rows:,} rows in {len(stage.files)} files, "
+            f"{phase.name}: seq_len {phase.seq_len}, {phase.rows:,} rows in {len(phase.files)} files, "
             f"{info['share_of_total']:.4f} of tokens; shares "
             + ", ".join(f"{b} {info['bucket_shares'][b]:.4f}" for b in BUCKETS)
-            + "; FIM segments " + ", ".join(f"{mode} {n:,}" for mode, n in stage.fim.items()))
-        packing = stage.stats["packing"]
+            + "; FIM segments " + ", ".join(f"{mode} {n:,}" for mode, n in phase.fim.items()))
+        packing = phase.stats["packing"]
         lines.append(
-            f"{stage.name} packing: padding {packing['padding_fraction']:.4%} ({packing['padding_tokens']:,} tokens); "
+            f"{phase.name} packing: padding {packing['padding_fraction']:.4%} ({packing['padding_tokens']:,} tokens); "
             f"documents split {packing['documents_split']:,} of {packing['documents']:,} (longer than a row, "
             f"{packing['pieces_of_split_documents']:,} pieces); FIM segments split {packing['fim_segments_split']:,} "
             f"of {packing['fim_segments']:,}; kept plain for lack of room {packing['fim_without_room']:,}")

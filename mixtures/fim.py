@@ -176,9 +176,9 @@ class _FimDoFn(beam.DoFn):
     """DocCopy -> PackUnit(s). Loads the tokenizer once per worker (to encode FIM parts); stores the
     new token ids per bundle; plain documents, pieces and chunks keep (slices of) their stored ids."""
 
-    def __init__(self, config: FimConfig, tokenizer_dir: str, store_dir: str | None, stage: str, seq_len: int, seed: int):
+    def __init__(self, config: FimConfig, tokenizer_dir: str, store_dir: str | None, phase: str, seq_len: int, seed: int):
         self._config, self._tokenizer_dir, self._store_dir = config, tokenizer_dir, store_dir
-        self._stage, self._seq_len, self._seed = stage, seq_len, seed
+        self._phase, self._seq_len, self._seed = phase, seq_len, seed
         self._counters = LazyCounters(NAMESPACE)
 
     def setup(self) -> None:
@@ -197,7 +197,7 @@ class _FimDoFn(beam.DoFn):
         self._writer.close()
 
     def _key(self, copy: DocCopy, piece: int) -> int:
-        return hash64(self._seed, "order", self._stage, copy.doc.id, copy.copy, piece)
+        return hash64(self._seed, "order", self._phase, copy.doc.id, copy.copy, piece)
 
     def process(self, copy: DocCopy) -> Iterable[PackUnit]:
         doc = copy.doc
@@ -254,11 +254,11 @@ class _FimDoFn(beam.DoFn):
 
 
 class ApplyFim(beam.PTransform):
-    """PCollection[DocCopy] of one stage -> PCollection[PackUnit]."""
+    """PCollection[DocCopy] of one phase -> PCollection[PackUnit]."""
 
-    def __init__(self, config: FimConfig, tokenizer_dir: str, store_dir: str | None, stage: str, seq_len: int, seed: int):
+    def __init__(self, config: FimConfig, tokenizer_dir: str, store_dir: str | None, phase: str, seq_len: int, seed: int):
         super().__init__()
-        self.fn = _FimDoFn(config, str(tokenizer_dir), store_dir, stage, seq_len, seed)
+        self.fn = _FimDoFn(config, str(tokenizer_dir), store_dir, phase, seq_len, seed)
 
     def expand(self, copies: beam.PCollection) -> beam.PCollection:
         return copies | "Fim" >> beam.ParDo(self.fn)

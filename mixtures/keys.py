@@ -1,4 +1,4 @@
-"""Deterministic pseudo-random keys for the build: every "random" choice (repeat rounding, stage
+"""Deterministic pseudo-random keys for the build: every "random" choice (repeat rounding, phase-2
 fill, FIM decisions and split points, pack order, row shuffle) is a BLAKE2b hash of the build seed,
 a purpose tag and the item's identity, never Python's salted ``hash`` or a stateful RNG. The same
 input and config therefore give the same corpus on any runner, worker count or bundle order."""

@@ -1,8 +1,8 @@
-"""Pack one stage: place whole segments into rows of ``seq_len`` (best fit), shuffle rows, write shards.
+"""Pack one phase: place whole segments into rows of ``seq_len`` (best fit), shuffle rows, write shards.
 
 1. Pack groups. Every unit (a segment of at most ``seq_len`` tokens: a document, FIM chunk or
    row-length piece of a long document, ``mixtures/fim.py``) goes to group ``key % G`` with
-   ``G = ceil(stage tokens / group_tokens)``. A worker packs its group by **best-fit decreasing**
+   ``G = ceil(phase tokens / group_tokens)``. A worker packs its group by **best-fit decreasing**
    (Ding et al. 2024, "Fewer Truncations Improve Language Modeling"): each unit goes into the open
    row with the least room that still holds it whole, else into a new row. A unit is never cut, so
    a document or FIM example that fits a row lies in one row. Memory is bounded: at most
@@ -16,11 +16,11 @@
    (``RowPlan``: token-store ranges and segment columns); no token is read until the shard is written.
 2. Row shuffle. Each row gets a hashed key; rows are range-partitioned by key into shards (a Beam
    GroupByKey: the shuffle runs in the runner, not in one worker's memory), and each shard is
-   sorted by key. Reading the stage's files in name order therefore reads all rows in one global,
+   sorted by key. Reading the phase's files in name order therefore reads all rows in one global,
    deterministic pseudo-random order, independent of worker count or bundle order.
-3. Shards. The number of shards is chosen from the stage's estimated bytes so that a shard averages
+3. Shards. The number of shards is chosen from the phase's estimated bytes so that a shard averages
    80% of ``max_shard_bytes``; a shard that still exceeds it is split into consecutive files, so no
-   file is larger than ``max_shard_bytes`` (up to one row). Files: ``<stage>/part-SSSSS-FF.arrow``.
+   file is larger than ``max_shard_bytes`` (up to one row). Files: ``<phase>/part-SSSSS-FF.arrow``.
 
 The manifest's ``stats.packing`` is measured on the rows as written, the way a trainer reads them:
 padding tokens and fraction, FIM segments that lack one of their sentinels or their
@@ -216,28 +216,28 @@ def row_checks(row: PackedRow, special: dict[str, int], seq_len: int) -> dict[st
 
 
 class _PackGroupDoFn(beam.DoFn):
-    def __init__(self, stage: str, seq_len: int, max_open_rows: int, seed: int):
-        self._stage, self._seq_len, self._max_open_rows, self._seed = stage, seq_len, max_open_rows, seed
-        self._rows = Metrics.counter(NAMESPACE, f"{stage}_rows")
-        self._padding = Metrics.counter(NAMESPACE, f"{stage}_padding_tokens")
+    def __init__(self, phase: str, seq_len: int, max_open_rows: int, seed: int):
+        self._phase, self._seq_len, self._max_open_rows, self._seed = phase, seq_len, max_open_rows, seed
+        self._rows = Metrics.counter(NAMESPACE, f"{phase}_rows")
+        self._padding = Metrics.counter(NAMESPACE, f"{phase}_padding_tokens")
 
     def process(self, element: tuple[int, Iterable[PackUnit]]) -> Iterable[tuple[int, RowPlan]]:
         group, units = element
         for index, row in enumerate(pack_group(units, self._seq_len, self._max_open_rows)):
             self._rows.inc()
             self._padding.inc(row.padding)
-            yield hash64(self._seed, "row", self._stage, group, index), row
+            yield hash64(self._seed, "row", self._phase, group, index), row
 
 
 class _WriteShardDoFn(beam.DoFn):
     """Sorts a shard's rows by key, reads their tokens from the store and writes the files, counting
     per file the tokens per bucket, FIM segments per mode and what ``row_checks`` finds."""
 
-    def __init__(self, output_dir: str, store_dir: str | None, stage: str, seq_len: int, max_bytes: int,
+    def __init__(self, output_dir: str, store_dir: str | None, phase: str, seq_len: int, max_bytes: int,
                  special: dict[str, int]):
         self._output_dir, self._store_dir = output_dir, store_dir
-        self._stage, self._seq_len, self._max_bytes, self._special = stage, seq_len, max_bytes, special
-        self._files = Metrics.counter(NAMESPACE, f"{stage}_files")
+        self._phase, self._seq_len, self._max_bytes, self._special = phase, seq_len, max_bytes, special
+        self._files = Metrics.counter(NAMESPACE, f"{phase}_files")
 
     def setup(self) -> None:
         self._reader = StoreReader(self._store_dir)
@@ -258,7 +258,7 @@ class _WriteShardDoFn(beam.DoFn):
             files[-1].append((key, row))
             size += nbytes
         for part, file_rows in enumerate(files):
-            path = join(self._output_dir, self._stage, f"part-{shard:05d}-{part:02d}.arrow")
+            path = join(self._output_dir, self._phase, f"part-{shard:05d}-{part:02d}.arrow")
             tokens: dict[int, int] = {}
             fim: dict[tuple[str, str], int] = {}
             checks: dict[str, int] = {}
@@ -299,9 +299,9 @@ def unit_counts(unit: PackUnit) -> dict[tuple[str, str], int]:
             ("split_pieces", bucket): int(unit.pieces > 1), ("fim_without_room", bucket): int(unit.fim_without_room)}
 
 
-def stage_summary(written: list[dict[str, Any]], units: dict[tuple[str, str], int], stage: str,
+def phase_summary(written: list[dict[str, Any]], units: dict[tuple[str, str], int], phase: str,
                   seq_len: int) -> dict[str, Any]:
-    """The stage's manifest entry, from the written files' counts and the units' counts."""
+    """The phase's manifest entry, from the written files' counts and the units' counts."""
     tokens = sum_counts(w["tokens"] for w in written)
     padding = tokens.pop(PAD_BUCKET, 0)
     fim = sum_counts(w["fim_segments"] for w in written)
@@ -325,7 +325,7 @@ def stage_summary(written: list[dict[str, Any]], units: dict[tuple[str, str], in
         "fim_without_room": sum(per_bucket("fim_without_room").values()),
     }
     return {
-        "name": stage, "seq_len": seq_len, "files": files,
+        "name": phase, "seq_len": seq_len, "files": files,
         "tokens_per_bucket": {BUCKETS[b]: tokens.get(b, 0) for b in range(len(BUCKETS))},
         "fim": {mode: sum(n for (_, m), n in fim.items() if m == mode) for mode in FIM_MODES.values()},
         "stats": {
@@ -335,35 +335,35 @@ def stage_summary(written: list[dict[str, Any]], units: dict[tuple[str, str], in
     }
 
 
-class PackStage(beam.PTransform):
-    """PCollection[PackUnit] of one stage -> singleton manifest entry (files written as a side effect)."""
+class PackPhase(beam.PTransform):
+    """PCollection[PackUnit] of one phase -> singleton manifest entry (files written as a side effect)."""
 
-    def __init__(self, stage: str, seq_len: int, config: PackConfig, seed: int, output_dir: str | Path,
+    def __init__(self, phase: str, seq_len: int, config: PackConfig, seed: int, output_dir: str | Path,
                  store_dir: str | None, special: dict[str, int]):
         super().__init__()
-        self.stage, self.seq_len, self.config, self.seed, self.special = stage, seq_len, config, seed, dict(special)
+        self.phase, self.seq_len, self.config, self.seed, self.special = phase, seq_len, config, seed, dict(special)
         self.output_dir, self.store_dir = str(output_dir), store_dir
 
     def expand(self, units: beam.PCollection) -> beam.PCollection:
-        config, stage, seq_len = self.config, self.stage, self.seq_len
+        config, phase, seq_len = self.config, self.phase, self.seq_len
         groups = (units
                   | "UnitTokens" >> beam.Map(lambda u: u.n_tokens)
-                  | "StageTokens" >> beam.CombineGlobally(sum)
+                  | "PhaseTokens" >> beam.CombineGlobally(sum)
                   | "Groups" >> beam.Map(lambda n: max(1, math.ceil(n / config.group_tokens))))
         rows = (units
                 | "ToGroup" >> beam.Map(lambda u, g: (u.key % g, u), beam.pvalue.AsSingleton(groups))
                 | "GroupUnits" >> beam.GroupByKey()
-                | "PackRows" >> beam.ParDo(_PackGroupDoFn(stage, seq_len, config.max_open_rows, self.seed)))
+                | "PackRows" >> beam.ParDo(_PackGroupDoFn(phase, seq_len, config.max_open_rows, self.seed)))
         shards = (rows
                   | "RowBytes" >> beam.Map(lambda kr: row_bytes(kr[1], seq_len))
-                  | "StageBytes" >> beam.CombineGlobally(sum)
+                  | "PhaseBytes" >> beam.CombineGlobally(sum)
                   | "Shards" >> beam.Map(lambda n: max(1, math.ceil(n / (_SHARD_FILL * config.max_shard_bytes)))))
         written = (rows
                    | "ToShard" >> beam.Map(lambda kr, s: ((kr[0] * s) >> 64, kr), beam.pvalue.AsSingleton(shards))
                    | "GroupRows" >> beam.GroupByKey()
-                   | "WriteShards" >> beam.ParDo(_WriteShardDoFn(self.output_dir, self.store_dir, stage, seq_len,
+                   | "WriteShards" >> beam.ParDo(_WriteShardDoFn(self.output_dir, self.store_dir, phase, seq_len,
                                                                 config.max_shard_bytes, self.special)))
         counts = (units | "UnitCounts" >> beam.Map(unit_counts) | "SumUnitCounts" >> beam.CombineGlobally(sum_counts))
         return (written
                 | "Written" >> beam.combiners.ToList()
-                | "Summary" >> beam.Map(stage_summary, beam.pvalue.AsSingleton(counts), stage, seq_len))
+                | "Summary" >> beam.Map(phase_summary, beam.pvalue.AsSingleton(counts), phase, seq_len))

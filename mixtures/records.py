@@ -10,7 +10,7 @@ from mixtures.token_store import Ref
 
 
 # A reserved-id span of a document's text: (start, length) in code points, and the token id it is
-# encoded as (a ``<|pii:TYPE|>`` placeholder recorded by curate's PII stage).
+# encoded as (a ``<|pii:TYPE|>`` placeholder recorded by curate's PII step).
 ReservedSpan = tuple[int, int, int]
 
 
@@ -63,7 +63,7 @@ class Segment:
 class PackUnit:
     """What the packer places whole in one row: a segment of at most ``seq_len`` tokens, piece
     ``piece`` of the ``pieces`` its document copy was cut into (1 for a document that fits a row).
-    ``key`` is its hashed position in the stage's order (ties of equal length, pack groups);
+    ``key`` is its hashed position in the phase's order (ties of equal length, pack groups);
     ``fim_without_room`` marks a segment drawn for FIM whose FIM form would not fit a row."""
 
     key: int

@@ -1,6 +1,6 @@
 """Where token ids and texts wait between the build's steps, so that its shuffles stay small.
 
-The build's global steps (balance, stage, pack, row shuffle) need only small facts per document
+The build's global steps (balance, context phases, pack, row shuffle) need only small facts per document
 (id, bucket, length, knowledge) and, per row, which token ranges it is made of. The pipeline
 carries a ``Ref`` for each token array and text; the shard writer reads the ranges back. Two kinds:
 
@@ -22,10 +22,10 @@ DoFn's ``finish_bundle``, never in ``teardown`` (which runs after the bundle's o
 or not at all). Writes are buffered, so a read before the close fails in tests rather than racing.
 Every read follows a barrier that waits for all bundles of the writing step (``mixtures/build.py``):
 
-- ``Tokenize`` writes; ``ApplyFim`` reads texts after ``Balance``'s and ``AssignStages``'s singleton
+- ``Tokenize`` writes; ``ApplyFim`` reads texts after ``Balance``'s and ``AssignPhases``'s singleton
   side inputs, which are combines over every tokenized document: they exist only once every
   ``Tokenize`` bundle has finished (a side-input barrier, not a GroupByKey).
-- ``ApplyFim`` writes; the shard writer reads after ``PackStage``'s two GroupByKeys (pack groups, shards).
+- ``ApplyFim`` writes; the shard writer reads after ``PackPhase``'s two GroupByKeys (pack groups, shards).
 
 Each writer (one per DoFn bundle) owns one file named by a random UUID. A failed and retried bundle
 leaves an orphan file, never a wrong read: refs of a failed bundle are discarded by the runner.

@@ -7,7 +7,7 @@ the mixture's source and cluster weights read (``mixtures/weights.py``). The buc
 the ``bucket`` column, which must be one of ``corpus.document.BUCKETS``.
 
 PII placeholders are reserved ids. ``pii_spans`` (optional: a file without it, from a run before
-curate recorded spans, has none) lists per document the placeholders curate's PII stage wrote,
+curate recorded spans, has none) lists per document the placeholders curate's PII step wrote,
 ``list<struct<start: int32, length: int32, type: string>>`` in code points of the final ``text``.
 Each span is encoded as the reserved id of ``<|pii:TYPE|>``, everything else as ordinary text
 (``allow_special=False``), so a literal ``<|pii:email|>`` typed in a raw document stays ordinary

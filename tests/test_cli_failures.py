@@ -85,7 +85,7 @@ def test_trainer_refuses_a_corpus_directory_without_the_build_marker(tmp_path):
 
     from trainer.synthetic import write_corpus
 
-    corpus = write_corpus(tmp_path / "corpus", [("stage1_4k", 32, 8)])
+    corpus = write_corpus(tmp_path / "corpus", [("phase1_4k", 32, 8)])
     (corpus / MARKER_NAME).unlink()  # as a build killed before its end leaves it
     proc = subprocess.run([sys.executable, "-m", "trainer.train", "--corpus", str(corpus), "--preset", "tiny",
                            "--out", str(tmp_path / "run"), "--device", "cpu"], capture_output=True, text=True,

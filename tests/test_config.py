@@ -1,9 +1,12 @@
+import warnings
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import pytest
 
-from corpus.config import ConfigError, from_dict
+from corpus.config import ConfigError, RenamedKeyWarning, from_dict
+from mixtures.build import BuildConfig
+from trainer.config import TrainConfig
 
 
 @dataclass
@@ -48,11 +51,37 @@ def test_a_moved_key_is_rejected_saying_where_it_lives_now():
 
 @dataclass
 class Renamed:
-    phases: int = 2
-    RENAMED_KEYS: ClassVar[dict[str, str]] = {"stages": "phases"}
+    parts: int = 2
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"pieces": "parts"}
 
 
-def test_a_renamed_key_still_reads_under_its_older_name_but_not_both():
-    assert from_dict(Renamed, {"stages": 3}).phases == 3 == from_dict(Renamed, {"phases": 3}).phases
-    with pytest.raises(ConfigError, match=r"^r\.stages: the older name of r\.phases; give only one of them$"):
-        from_dict(Renamed, {"stages": 3, "phases": 3}, "r")
+def test_a_renamed_key_still_reads_under_its_older_name_with_a_warning_naming_the_new_one_but_not_both():
+    with pytest.warns(RenamedKeyWarning, match=r"^config key r\.pieces is now called r\.parts; it still reads"):
+        assert from_dict(Renamed, {"pieces": 3}, "r").parts == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert from_dict(Renamed, {"parts": 3}).parts == 3
+    with pytest.raises(ConfigError, match=r"^r\.pieces: the older name of r\.parts; give only one of them$"):
+        from_dict(Renamed, {"pieces": 3, "parts": 3}, "r")
+
+
+def test_build_and_train_configs_written_before_the_context_phase_rename_still_load_with_warnings():
+    with pytest.warns(RenamedKeyWarning) as caught:
+        build = from_dict(BuildConfig, {"stages": {"stage1_name": "a", "stage2_seq_len": 8192, "stage2_fraction": 0.2}})
+        train = from_dict(TrainConfig, {"stages": {"rope_base": {"stage2_32k": 1e6}, "default_rope_base": 5e4}})
+    assert (build.context_phases.phase1_name, build.context_phases.phase2_seq_len,
+            build.context_phases.phase2_fraction) == ("a", 8192, 0.2)
+    assert train.rope_base("stage2_32k") == 1e6 and train.rope_base("elsewhere") == 5e4
+    said = {str(w.message).split(";")[0] for w in caught}
+    assert said == {"config key stages is now called context_phases", "config key context_phases.stage1_name is now "
+                    "called context_phases.phase1_name", "config key context_phases.stage2_seq_len is now called "
+                    "context_phases.phase2_seq_len", "config key context_phases.stage2_fraction is now called "
+                    "context_phases.phase2_fraction", "config key stages is now called rope",
+                    "config key rope.rope_base is now called rope.base_per_phase",
+                    "config key rope.default_rope_base is now called rope.default_base"}
+
+
+def test_the_default_rope_bases_cover_corpora_built_before_and_after_the_rename():
+    config = TrainConfig()
+    assert config.rope_base("phase2_32k") == config.rope_base("stage2_32k") == 500_000.0
+    assert config.rope_base("phase1_4k") == config.rope_base("stage1_4k") == 10_000.0

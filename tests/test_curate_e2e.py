@@ -158,15 +158,15 @@ def test_empty_duplicate_id_and_duplicate_text_are_rejected_with_reasons(run):
     # the copy's survivor is the first read of that text: bad.jsonl sorts before ko.jsonl.gz
     assert copy["detail"] == f"{root / 'text' / 'bad.jsonl'}:6" and copy["bucket"] == "korean"
     stats = _stats(out)
-    assert stats["stages"]["dedup.exact"]["duplicates_per_bucket"]["korean"] >= 1
-    assert stats["stage_order"][0] == "normalize"
+    assert stats["steps"]["dedup.exact"]["duplicates_per_bucket"]["korean"] >= 1
+    assert stats["step_order"][0] == "normalize"
 
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     """A 5-docs-per-file input curated by two DirectRunner worker processes into an OUT that holds
     a stale shard and an unrelated file. PII is off here (its model load in every worker process
-    dominates such tiny runs; tests/pii covers it); every other stage runs."""
+    dominates such tiny runs; tests/pii covers it); every other step runs."""
     root = tmp_path_factory.mktemp("small_inputs")
     _write_inputs(root, 5)
     config = root / "config-no-pii.yaml"
@@ -206,7 +206,7 @@ def test_glob_matching_nothing_fails_before_the_pipeline_with_a_clear_message(tm
 
 
 def test_broken_accounting_is_written_then_fails_the_run(tmp_path):
-    settings = {"config": {}, "stage_order": [], "listing_skips": {}, "kinds": {"in.jsonl": "text"},
+    settings = {"config": {}, "step_order": [], "listing_skips": {}, "kinds": {"in.jsonl": "text"},
                 "out": str(tmp_path)}
     outcomes = [(("in.jsonl", "korean", "kept"), (2, 10)), (("in.jsonl", "korean", "length:too_short"), (1, 3))]
     assert build_stats(settings, outcomes, [("in.jsonl", 3)], [], [])["accounting"]["ok"]

@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from beam_pipeline import main as cli
+from corpus.manifest import FORMAT
 from corpus.report import make_report
 from tests.conftest import read_sample
 from tests.mixtures import memfs
@@ -82,18 +83,19 @@ def test_report_of_an_object_store_run_is_written_there(curated_run):
 def _manifest(corpus_dir):
     """The parts of a build's manifest.json the report reads (corpus/manifest.py format)."""
     corpus_dir.mkdir(parents=True)
-    phases = [("stage1_4k", 4096, 90, {"korean": 300, "multilingual": 300, "code": 300},
+    phases = [("phase1_4k", 4096, 90, {"korean": 300, "multilingual": 300, "code": 300},
                {"korean": {"none": 9}, "multilingual": {"none": 8}, "code": {"none": 4, "psm": 3, "spm": 3}},
                {"padding_fraction": 0.0025, "documents_split": 7}),
-              ("stage2_32k", 32768, 1, {"korean": 10, "multilingual": 10, "code": 10},
+              ("phase2_32k", 32768, 1, {"korean": 10, "multilingual": 10, "code": 10},
                {"korean": {"none": 1}, "multilingual": {"none": 1}, "code": {"none": 1, "psm": 1}},
                {"padding_fraction": 0.5, "documents_split": 0})]
-    stages = [{"name": name, "seq_len": seq_len, "rows": rows, "files": [], "tokens_per_bucket": tokens,
+    entries = [{"name": name, "seq_len": seq_len, "rows": rows, "files": [], "tokens_per_bucket": tokens,
                "fim": {m: sum(c.get(m, 0) for c in fim.values()) for m in ("none", "psm", "spm")},
                "stats": {"fim_per_bucket": fim, "packing": packing}}
               for name, seq_len, rows, tokens, fim, packing in phases]
     balance = {"buckets": {b: {"unique_tokens": 200, "achieved": 310} for b in ("korean", "multilingual", "code")}}
-    (corpus_dir / "manifest.json").write_text(json.dumps({"stages": stages, "balance": balance}), encoding="utf-8")
+    (corpus_dir / "manifest.json").write_text(json.dumps({"format": FORMAT, "phases": entries, "balance": balance}),
+                                             encoding="utf-8")
 
 
 def test_report_opens_with_a_headline_of_documents_rates_pii_and_tokens_per_bucket_and_phase(curated_run, tmp_path):
@@ -111,7 +113,7 @@ def test_report_opens_with_a_headline_of_documents_rates_pii_and_tokens_per_buck
     code = re.findall(r"<tr><td>code</td>(.*?)</tr>", page)[0]
     assert code.endswith(f"<td>{7 / 12:.1%}</td>")  # psm + spm of the code bucket's segments, both phases
     assert f"<tr><td>total</td><td>{total['read']:,}</td>" in page
-    assert "<tr><td>stage1_4k</td><td>4,096</td><td>90</td><td>900</td><td>96.8%</td>" in page
+    assert "<tr><td>phase1_4k</td><td>4,096</td><td>90</td><td>900</td><td>96.8%</td>" in page
     assert "<td>0.25%</td><td>7</td></tr>" in page and "<td>50.00%</td><td>0</td></tr>" in page
 
 

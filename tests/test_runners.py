@@ -9,7 +9,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, WorkerOptions
 
-from beam_pipeline import curate_stages
+from beam_pipeline import curate_steps
 from corpus.config import load
 from corpus.readers import resolve_inputs
 from transforms.config import CurateConfig
@@ -41,7 +41,7 @@ def tiny_input(tmp_path):
 def test_curate_graph_constructs_for_runner(options, tiny_input, tmp_path):
     config = load(CurateConfig, "configs/default.yaml")
     pipeline = beam.Pipeline(options=PipelineOptions(options))
-    build_curate(pipeline, resolve_inputs([tiny_input], [], config.read.skip), config, curate_stages(config),
+    build_curate(pipeline, resolve_inputs([tiny_input], [], config.read.skip), config, curate_steps(config),
                  str(tmp_path / "out"))
     proto = pipeline.to_runner_api()  # what the runner would submit
     names = {t.unique_name for t in proto.components.transforms.values()}
@@ -76,7 +76,7 @@ def test_every_curate_phase_and_the_publish_step_translate_on_the_real_dataflow_
     from corpus.shuffle_meter import ShuffleMeter
 
     config = load(CurateConfig, "configs/default.yaml")
-    plan = make_plan(resolve_inputs([tiny_input], [], config.read.skip), config, curate_stages(config),
+    plan = make_plan(resolve_inputs([tiny_input], [], config.read.skip), config, curate_steps(config),
                      "gs://my-bucket/curated-run")
     assert [p.dirname for p in plan.phases] == ["1-filter", "2-dedup.exact", "3-dedup.minhash"]
     previous = None

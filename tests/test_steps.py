@@ -18,8 +18,8 @@ from corpus.config import ConfigError
 from tests.conftest import read_sample
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL_BUILD = {"stages": {"stage1_name": "stage1", "stage1_seq_len": 128,
-                          "stage2_name": "stage2", "stage2_seq_len": 1024}}
+SMALL_BUILD = {"context_phases": {"phase1_name": "phase1", "phase1_seq_len": 128,
+                                  "phase2_name": "phase2", "phase2_seq_len": 1024}}
 
 
 def _write_inputs(root):
@@ -45,7 +45,7 @@ def _run_config(root, build_config: dict) -> str:
 def test_run_resumes_after_a_failed_step_and_skips_finished_ones(tmp_path, capsys):
     _write_inputs(tmp_path)
     out = tmp_path / "out"
-    broken = _run_config(tmp_path, {"stages": {**SMALL_BUILD["stages"], "stage1_seq_len": -1}})
+    broken = _run_config(tmp_path, {"context_phases": {**SMALL_BUILD["context_phases"], "phase1_seq_len": -1}})
     with pytest.raises(SystemExit, match="build"):
         cli(["run", "--config", broken, "--output", str(out)])
     assert (out / ".steps" / "curate.json").exists() and (out / ".steps" / "tokenizer.json").exists()
@@ -61,7 +61,7 @@ def test_run_resumes_after_a_failed_step_and_skips_finished_ones(tmp_path, capsy
     assert {p: p.stat().st_mtime_ns for p in (out / "curated").rglob("*.parquet")} == curated_before
     manifest = json.loads((out / "corpus" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["balance"]["upsampling"] == {"threshold": 0.5, "max_repeat": 3.0,
-                                                 "source": "curate stats.json: stages.knowledge.upsampling"}
+                                                 "source": "curate stats.json: steps.knowledge.upsampling"}
     assert 'alt="Final tokens per bucket and context phase"' in (out / "report.html").read_text(encoding="utf-8")
 
     assert cli(["run", "--config", fixed, "--output", str(out)]) == 0
@@ -117,7 +117,7 @@ def _trainer_pid(run_dir, run_pid: int) -> int | None:
 
 def test_killing_run_by_pid_leaves_no_trainer_alive_and_a_rerun_resumes_it(tmp_path):
     _write_inputs(tmp_path)
-    build = {"stages": {**SMALL_BUILD["stages"], "stage2_seq_len": 256}}  # rows of 128 and 256: small steps
+    build = {"context_phases": {**SMALL_BUILD["context_phases"], "phase2_seq_len": 256}}  # rows of 128 and 256: small steps
     config = yaml.safe_load(open(_run_config(tmp_path, build)))
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(
         {"global_batch_tokens": 256, "micro_batch_tokens": 256, "checkpoint": {"every_steps": 1},

@@ -91,7 +91,7 @@ class CheckpointManager:
         gathered: list[dict[str, Any]] = [{} for _ in range(self.world_size)]
         dist.all_gather_object(gathered, mine)
         if self.rank == 0:
-            # The model config as it is now: the RoPE base is the current stage's (raised at the 32k switch).
+            # The model config as it is now: the RoPE base is the current phase's (raised at the 32k switch).
             record = {"step": step, "world_size": self.world_size,
                       "model_config": asdict(with_rope_base(model.config, model.rope_base)), "train": train_state,
                       "files": {k: v for part in gathered for k, v in sorted(part.items())}}

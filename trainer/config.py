@@ -8,7 +8,7 @@ Model shapes (layers / d_model / heads / d_head) and peak learning rates are the
 * FFN: SwiGLU with hidden = 8/3 * d_model rounded up to a multiple of 256 (Llama, Touvron et al. 2023), which keeps
   the FFN's parameter count equal to the dense 4*d_model FFN of the table; this gives Llama's own 11008 at 4096
   and 13824 at 5120.
-* RoPE base: 10,000 for stage 1 (4k, Su et al. 2021 / Llama 2) and 500,000 for stage 2 (32k): "adjusted base
+* RoPE base: 10,000 for phase 1 (4k, Su et al. 2021 / Llama 2) and 500,000 for phase 2 (32k): "adjusted base
   frequency" from Xiong et al. 2023 (Effective Long-Context Scaling), who continue a 4k Llama 2 to 32k with base
   500,000, which lowers the rotation frequencies so positions up to 32k stay distinguishable.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import ClassVar, Literal
 
 
 @dataclass(frozen=True)
@@ -115,12 +115,19 @@ class OptimConfig:
     wsd_decay_fraction: float = 0.1
 
 
-@dataclass
-class StageConfig:
-    """RoPE base per corpus stage, keyed by the manifest's stage name (see module docstring for the values)."""
+# Corpora built before the context phases were renamed call them stage1_4k and stage2_32k: they
+# train with the bases of the phases' new default names unless base_per_phase names them.
+_OLDER_PHASE_NAMES = {"stage1_4k": "phase1_4k", "stage2_32k": "phase2_32k"}
 
-    rope_base: dict[str, float] = field(default_factory=lambda: {"stage1_4k": 10_000.0, "stage2_32k": 500_000.0})
-    default_rope_base: float = 10_000.0  # a stage not named above (e.g. a test corpus)
+
+@dataclass
+class RopeConfig:
+    """RoPE base per context phase of the corpus, keyed by the manifest's phase name (see the module
+    docstring for the values)."""
+
+    base_per_phase: dict[str, float] = field(default_factory=lambda: {"phase1_4k": 10_000.0, "phase2_32k": 500_000.0})
+    default_base: float = 10_000.0  # a phase not named above (e.g. a test corpus)
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"rope_base": "base_per_phase", "default_rope_base": "default_base"}
 
 
 @dataclass
@@ -133,7 +140,7 @@ class CheckpointConfig:
 class TrainConfig:
     """Everything but the preset, corpus and output directory (those come from the CLI)."""
 
-    # Global batch of 4Mi tokens (Llama 2): 1024 rows at 4k, 128 rows at 32k; constant across stages.
+    # Global batch of 4Mi tokens (Llama 2): 1024 rows at 4k, 128 rows at 32k; constant across phases.
     global_batch_tokens: int = 4 * 1024 * 1024
     # Tokens one rank runs through the model at once; micro-batch rows = this // seq_len (at least one row),
     # gradient accumulation = global rows / (world size * micro-batch rows).
@@ -154,11 +161,15 @@ class TrainConfig:
     # per job (a 2 TB corpus on 8 ranks: 250 GB each); "size" is instant and catches truncation, not bit rot.
     verify_corpus: Literal["sha256", "size"] = "sha256"
     optim: OptimConfig = field(default_factory=OptimConfig)
-    stages: StageConfig = field(default_factory=StageConfig)
+    rope: RopeConfig = field(default_factory=RopeConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"stages": "rope"}
 
-    def rope_base(self, stage_name: str) -> float:
-        return self.stages.rope_base.get(stage_name, self.stages.default_rope_base)
+    def rope_base(self, phase_name: str) -> float:
+        bases = self.rope.base_per_phase
+        if phase_name not in bases:
+            phase_name = _OLDER_PHASE_NAMES.get(phase_name, phase_name)
+        return bases.get(phase_name, self.rope.default_base)
 
 
 def with_rope_base(config: ModelConfig, base: float) -> ModelConfig:

@@ -2,7 +2,7 @@
 
 ``--corpus`` may be ``gs://…``, ``s3://…`` or any Beam filesystem URL (``corpus.storage``), as
 OLMo-core reads its data from URLs: the manifest is downloaded at start, and each rank downloads a
-shard only when it first reads a row of it (``StageReader``'s ``fetch`` hook), into
+shard only when it first reads a row of it (``PhaseReader``'s ``fetch`` hook), into
 ``CACHE/<sha256 of the URL>/`` with the corpus's layout. A shard is memory-mapped from there, as
 a local corpus is. Every file is checked against the manifest's sha256 (hashed while it streams
 down; a cached copy from an earlier run is hashed once when this process first opens it) and
@@ -51,7 +51,7 @@ class CorpusSource:
         self._download(join(self.corpus, MANIFEST_NAME), self.root / MANIFEST_NAME)  # always the URL's current one
         self.manifest = Manifest.load(self.root)
         self._verified: set[str] = set()
-        self._files = {f.path: f for stage in self.manifest.stages for f in stage.files}
+        self._files = {f.path: f for phase in self.manifest.phases for f in phase.files}
 
     @property
     def fetch(self):

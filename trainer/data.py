@@ -1,12 +1,12 @@
 """The stateful loader: which rows of the packed corpus each rank trains on, step by step.
 
-* Stages run in manifest order (stage1_4k, then stage2_32k), each for one pass over its rows, so the token split
-  the build wrote into the manifest (90% / 10%) is the split the model sees. A stage's tail of fewer rows than one
+* Phases run in manifest order (phase1_4k, then phase2_32k), each for one pass over its rows, so the token split
+  the build wrote into the manifest (90% / 10%) is the split the model sees. A phase's tail of fewer rows than one
   global batch is not trained on; the count is logged.
-* The global batch is constant in tokens: ``global_batch_tokens // seq_len`` rows per step at every stage.
-* Row order within a stage is a seeded bijection (trainer/permutation.py) of the row indices.
-* At step ``s`` of a stage, the global batch is positions ``[s*G, (s+1)*G)`` of that order; rank ``r`` of ``W``
-  takes the ``r``-th contiguous ``G/W`` slice. The state is global (stage, position): it says nothing about ranks,
+* The global batch is constant in tokens: ``global_batch_tokens // seq_len`` rows per step at every phase.
+* Row order within a phase is a seeded bijection (trainer/permutation.py) of the row indices.
+* At step ``s`` of a phase, the global batch is positions ``[s*G, (s+1)*G)`` of that order; rank ``r`` of ``W``
+  takes the ``r``-th contiguous ``G/W`` slice. The state is global (phase, position): it says nothing about ranks,
   so a run resumes on any number of ranks without skipping or repeating a row.
 * Loss mask: no target crosses a document boundary (with document masking), none is ``<|fim_pad|>`` (FIM filler
   and row padding), and no position of a row's padding segment (``seg_buckets`` == ``PAD_BUCKET``) predicts or is
@@ -25,7 +25,7 @@ import torch
 
 from corpus.hashing import sha256_file
 from corpus.manifest import Manifest, ManifestError
-from corpus.shards import PAD_BUCKET, StageReader
+from corpus.shards import PAD_BUCKET, PhaseReader, loss_mask
 from trainer.model import IGNORE_INDEX, Layout
 from trainer.permutation import RowPermutation
 
@@ -37,10 +37,10 @@ class DataError(ValueError):
 
 
 @dataclass(frozen=True)
-class StagePlan:
+class PhasePlan:
     name: str
     seq_len: int
-    rows: int  # rows in the stage's files
+    rows: int  # rows in the phase's files
     rows_per_step: int  # global batch, in rows
     steps: int  # full global batches in one pass
     micro_rows: int  # rows per rank per forward/backward
@@ -55,41 +55,41 @@ class StagePlan:
         return self.rows - self.steps * self.rows_per_step
 
 
-def plan_stages(manifest: Manifest, global_batch_tokens: int, micro_batch_tokens: int, world_size: int) -> list[StagePlan]:
+def plan_training_phases(manifest: Manifest, global_batch_tokens: int, micro_batch_tokens: int, world_size: int) -> list[PhasePlan]:
     plans = []
-    for stage in manifest.stages:
-        if stage.rows == 0:
-            # A small corpus can leave a stage empty (the build reports it); training the other
-            # stage is still meaningful. A stage with rows but less than one batch stays an error.
-            log.warning("%s has no rows in the corpus; it is skipped", stage.name)
+    for phase in manifest.phases:
+        if phase.rows == 0:
+            # A small corpus can leave a phase empty (the build reports it); training the other
+            # phase is still meaningful. A phase with rows but less than one batch stays an error.
+            log.warning("%s has no rows in the corpus; it is skipped", phase.name)
             continue
-        if global_batch_tokens % stage.seq_len:
-            raise DataError(f"global_batch_tokens={global_batch_tokens} is not a multiple of {stage.name}'s "
-                            f"seq_len {stage.seq_len}")
-        rows_per_step = global_batch_tokens // stage.seq_len
+        if global_batch_tokens % phase.seq_len:
+            raise DataError(f"global_batch_tokens={global_batch_tokens} is not a multiple of {phase.name}'s "
+                            f"seq_len {phase.seq_len}")
+        rows_per_step = global_batch_tokens // phase.seq_len
         if rows_per_step % world_size:
-            raise DataError(f"{stage.name}: a global batch of {rows_per_step} rows does not split over "
+            raise DataError(f"{phase.name}: a global batch of {rows_per_step} rows does not split over "
                             f"{world_size} ranks")
         per_rank = rows_per_step // world_size
-        wanted = max(1, micro_batch_tokens // stage.seq_len)
+        wanted = max(1, micro_batch_tokens // phase.seq_len)
         micro_rows = max(d for d in range(1, min(wanted, per_rank) + 1) if per_rank % d == 0)
-        steps = stage.rows // rows_per_step
+        steps = phase.rows // rows_per_step
         if steps == 0:
-            raise DataError(f"{stage.name} has {stage.rows} rows, fewer than one global batch of {rows_per_step} "
+            raise DataError(f"{phase.name} has {phase.rows} rows, fewer than one global batch of {rows_per_step} "
                             f"rows; lower global_batch_tokens")
-        plans.append(StagePlan(stage.name, stage.seq_len, stage.rows, rows_per_step, steps, micro_rows,
+        plans.append(PhasePlan(phase.name, phase.seq_len, phase.rows, rows_per_step, steps, micro_rows,
                                per_rank // micro_rows))
     if not plans:
-        raise DataError("every stage of the corpus is empty")
+        raise DataError("every phase of the corpus is empty")
     return plans
 
 
 def corpus_fingerprint(manifest: Manifest) -> str:
-    """Identity of the trained data: every stage's name, seq_len and file digests."""
+    """Identity of the trained data: every phase's name, seq_len and file digests."""
     digest = hashlib.sha256()
-    for stage in manifest.stages:
-        digest.update(f"{stage.name}:{stage.seq_len}".encode())
-        for f in stage.files:
+    for phase in manifest.phases:
+        digest.update(f"{phase.name}:{phase.seq_len}".encode())
+        for f in phase.files:
             digest.update(f"{f.path}:{f.sha256}:{f.rows}".encode())
     return digest.hexdigest()
 
@@ -99,7 +99,7 @@ def verify_corpus_files(manifest: Manifest, rank: int, world_size: int, hashes: 
     the byte size when ``hashes`` is False. Split over ranks, the corpus is read once per job, not once per rank.
     Returns the problems found (empty when all match)."""
     assert manifest.root is not None
-    files = sorted((f for stage in manifest.stages for f in stage.files), key=lambda f: f.path)
+    files = sorted((f for phase in manifest.phases for f in phase.files), key=lambda f: f.path)
     problems = []
     for f in files[rank::world_size]:
         path = manifest.root / f.path
@@ -142,9 +142,9 @@ class MicroBatch:
 
 @dataclass
 class StepBatch:
-    stage_index: int
-    plan: StagePlan
-    position: int  # position in the stage's row order where this global batch starts
+    phase_index: int
+    plan: PhasePlan
+    position: int  # position in the phase's row order where this global batch starts
     rows: np.ndarray  # the row indices this rank trains on this step
     micro_batches: list[MicroBatch]
 
@@ -152,7 +152,7 @@ class StepBatch:
 class ShardLoader:
     """Yields this rank's rows for each global step; ``state_dict`` is global (see module docstring)."""
 
-    def __init__(self, corpus_dir: str | Path, plans: list[StagePlan], fingerprint: str, rank: int,
+    def __init__(self, corpus_dir: str | Path, plans: list[PhasePlan], fingerprint: str, rank: int,
                  world_size: int, seed: int, document_masking: bool,
                  fim_pad_id: int | None = None, fetch: Callable[[str], Path] | None = None) -> None:
         self.corpus_dir = Path(corpus_dir)
@@ -162,12 +162,12 @@ class ShardLoader:
         self.rank, self.world_size, self.seed = rank, world_size, seed
         self.document_masking = document_masking
         self.fim_pad_id = fim_pad_id  # the tokenizer's <|fim_pad|> id (None: a corpus whose tokenizer has none)
-        self.stage_index = 0
+        self.phase_index = 0
         self.position = 0
-        self._readers: dict[str, StageReader] = {}
+        self._readers: dict[str, PhaseReader] = {}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"stage_index": self.stage_index, "position": self.position, "fingerprint": self.fingerprint,
+        return {"phase_index": self.phase_index, "position": self.position, "fingerprint": self.fingerprint,
                 "rows_per_step": [p.rows_per_step for p in self.plans], "seed": self.seed}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -176,63 +176,65 @@ class ShardLoader:
         if list(state["rows_per_step"]) != [p.rows_per_step for p in self.plans] or state["seed"] != self.seed:
             raise DataError(f"the checkpoint used global batches of {state['rows_per_step']} rows and seed "
                             f"{state['seed']}; resuming with a different batch or seed would change the data order")
-        self.stage_index, self.position = int(state["stage_index"]), int(state["position"])
+        # checkpoints written before the context phases were renamed call the index stage_index
+        index = state["phase_index"] if "phase_index" in state else state["stage_index"]
+        self.phase_index, self.position = int(index), int(state["position"])
 
-    def _reader(self, plan: StagePlan) -> StageReader:
+    def _reader(self, plan: PhasePlan) -> PhaseReader:
         reader = self._readers.get(plan.name)
         if reader is None:  # files were sha256-checked once for the job (verify_corpus_files) or on download
             # (CorpusSource.fetch); rows are checked here
-            reader = self._readers[plan.name] = StageReader(self.corpus_dir, plan.name, verify=False, fetch=self.fetch)
+            reader = self._readers[plan.name] = PhaseReader(self.corpus_dir, plan.name, verify=False, fetch=self.fetch)
             if len(reader) != plan.rows or reader.seq_len != plan.seq_len:
                 raise ManifestError(f"{plan.name}: reader sees {len(reader)} rows of {reader.seq_len}, "
                                     f"planned {plan.rows} of {plan.seq_len}")
         return reader
 
-    def global_rows(self, stage_index: int, position: int, count: int) -> np.ndarray:
-        """Row indices at ``[position, position + count)`` of a stage's training order."""
-        plan = self.plans[stage_index]
+    def global_rows(self, phase_index: int, position: int, count: int) -> np.ndarray:
+        """Row indices at ``[position, position + count)`` of a phase's training order."""
+        plan = self.plans[phase_index]
         return RowPermutation(plan.rows, self.seed, salt=plan.name)(np.arange(position, position + count))
 
     def next_step(self) -> StepBatch | None:
-        """This rank's micro-batches for the next global step, or None when every stage is done."""
-        while self.stage_index < len(self.plans):
-            plan = self.plans[self.stage_index]
+        """This rank's micro-batches for the next global step, or None when every phase is done."""
+        while self.phase_index < len(self.plans):
+            plan = self.plans[self.phase_index]
             if self.position + plan.rows_per_step <= plan.steps * plan.rows_per_step:
                 break
             if plan.tail_rows:
-                log.info("stage %s done: %d tail rows (< one global batch) not trained on", plan.name, plan.tail_rows)
-            self.stage_index, self.position = self.stage_index + 1, 0
+                log.info("phase %s done: %d tail rows (< one global batch) not trained on", plan.name, plan.tail_rows)
+            self.phase_index, self.position = self.phase_index + 1, 0
         else:
             return None
         per_rank = plan.rows_per_step // self.world_size
         start = self.position + self.rank * per_rank
-        rows = self.global_rows(self.stage_index, start, per_rank)
-        batch = StepBatch(self.stage_index, plan, self.position, rows,
+        rows = self.global_rows(self.phase_index, start, per_rank)
+        batch = StepBatch(self.phase_index, plan, self.position, rows,
                           [self._micro_batch(plan, rows[i:i + plan.micro_rows])
                            for i in range(0, per_rank, plan.micro_rows)])
         self.position += plan.rows_per_step
         return batch
 
-    def _micro_batch(self, plan: StagePlan, rows: np.ndarray) -> MicroBatch:
+    def _micro_batch(self, plan: PhasePlan, rows: np.ndarray) -> MicroBatch:
         reader = self._reader(plan)
         tokens = np.empty((len(rows), plan.seq_len), dtype=np.int64)
         doc_ids = np.empty_like(tokens)
         positions = np.empty_like(tokens)
         padding = np.empty(tokens.shape, dtype=bool)
+        targets = np.empty(tokens.shape, dtype=bool)
         document_square = 0
         for j, index in enumerate(rows):
             row = reader.row(int(index))
             tokens[j] = row.tokens
             doc_ids[j], positions[j] = segment_layout(row.seg_starts, plan.seq_len)
             padding[j] = row.seg_buckets[doc_ids[j]] == PAD_BUCKET
+            targets[j] = loss_mask(row, self.fim_pad_id)
             lengths = np.diff(row.seg_starts, append=plan.seq_len).astype(np.int64)
             document_square += int((lengths * lengths).sum())
         labels = np.full_like(tokens, IGNORE_INDEX)
         labels[:, :-1] = tokens[:, 1:]
-        no_target = padding.copy()
-        no_target[:, :-1] |= padding[:, 1:]
-        if self.fim_pad_id is not None:
-            no_target |= labels == self.fim_pad_id
+        no_target = padding.copy()  # a padding position predicts nothing ...
+        no_target[:, :-1] |= ~targets[:, 1:]  # ... and no position predicts a token the loss mask excludes
         if self.document_masking:
             # The token after a segment's <|endoftext|> starts another document: the mask hides it, so it is no target.
             no_target[:, :-1] |= doc_ids[:, 1:] != doc_ids[:, :-1]

@@ -95,7 +95,8 @@ def export(run_dir: Path, out_dir: Path, step: int | None = None, dtype: torch.d
     out_dir.mkdir(parents=True, exist_ok=True)
     tensors = {hf_name(name): tensor.to(dtype).contiguous() for name, tensor in model.state_dict().items()}
     save_file(tensors, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
-    max_positions = max(stage["seq_len"] for stage in run["stages"])
+    phases = run["phases"] if "phases" in run else run["stages"]  # "stages" in runs from before the rename
+    max_positions = max(phase["seq_len"] for phase in phases)
     hf_config(model.config, max_positions, manifest.tokenizer.special_tokens, dtype).save_pretrained(out_dir)
     _copy_tokenizer(manifest, out_dir, max_positions)
     log.info("exported %s (step %d) to %s", path, read_complete(path)["step"], out_dir)

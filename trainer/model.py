@@ -163,7 +163,7 @@ class Transformer(nn.Module):
         super().__init__()
         self.config = config
         self.backend: AttentionBackend = backend
-        self.rope_base = config.rope_base  # raised at the 32k stage switch (set_rope_base)
+        self.rope_base = config.rope_base  # raised at the 32k phase switch (set_rope_base)
         self.tok_embeddings = nn.Embedding(config.vocab_size, config.d_model)
         self.layers = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.norm = RMSNorm(config.d_model, config.norm_eps)

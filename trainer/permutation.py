@@ -1,6 +1,6 @@
 """A seeded bijection on [0, n) that maps any position to a row without materialising a permutation.
 
-A 500B-token stage has ~120M rows at 4k; a stored permutation would cost every rank ~1 GB. A Feistel network
+A 500B-token phase has ~120M rows at 4k; a stored permutation would cost every rank ~1 GB. A Feistel network
 over the smallest even-bit power-of-two domain >= n, with cycle-walking back into [0, n), is a bijection that
 costs O(1) memory and is computed for a whole batch of positions at once (Black & Rogaway 2002, "Ciphers with
 arbitrary finite domains"). The round keys are derived from the seed with BLAKE2b so the order is the same on

@@ -13,7 +13,7 @@ import numpy as np
 
 from corpus.completion import write_marker
 from corpus.hashing import sha256_file
-from corpus.manifest import Manifest, StageManifest, TokenizerInfo
+from corpus.manifest import Manifest, PhaseManifest, TokenizerInfo
 from corpus.shards import PackedRow, write_shard
 from corpus.tokenizer.specials import ENDOFTEXT
 
@@ -49,35 +49,35 @@ def pack(docs: list[np.ndarray], seq_len: int, id_prefix: str) -> list[PackedRow
     return rows
 
 
-def write_corpus(root: Path, stages: list[tuple[str, int, int]], seed: int = 0, vocab_size: int = 256,
-                 doc_len: tuple[int, int] = (4, 40), files_per_stage: int = 2) -> Path:
-    """A corpus directory with ``stages`` = [(name, seq_len, rows)], each stage split over ``files_per_stage``
+def write_corpus(root: Path, phases: list[tuple[str, int, int]], seed: int = 0, vocab_size: int = 256,
+                 doc_len: tuple[int, int] = (4, 40), files_per_phase: int = 2) -> Path:
+    """A corpus directory with ``phases`` = [(name, seq_len, rows)], each phase split over ``files_per_phase``
     files, and a manifest whose tokenizer entry is ``root/tokenizer`` (with its sha256 if tokenizer.json is there)."""
-    stage_rows = []
-    for k, (name, seq_len, n_rows) in enumerate(stages):
+    phase_rows = []
+    for k, (name, seq_len, n_rows) in enumerate(phases):
         rows: list[PackedRow] = []
         batch = 0
         while len(rows) < n_rows:
             docs = documents(max(16, 4 * seq_len // doc_len[1]), seed * 1000 + k * 100 + batch, vocab_size, *doc_len)
             rows += pack(docs, seq_len, f"{name}-{batch}-")
             batch += 1
-        stage_rows.append((name, seq_len, rows[:n_rows]))
-    return write_rows(root, stage_rows, vocab_size, {ENDOFTEXT: EOS}, files_per_stage)
+        phase_rows.append((name, seq_len, rows[:n_rows]))
+    return write_rows(root, phase_rows, vocab_size, {ENDOFTEXT: EOS}, files_per_phase)
 
 
-def write_rows(root: Path, stages: list[tuple[str, int, list[PackedRow]]], vocab_size: int,
-               special_tokens: dict[str, int], files_per_stage: int = 1) -> Path:
-    """A corpus directory holding the given rows per stage (``write_corpus``, or a test's own rows)."""
+def write_rows(root: Path, phases: list[tuple[str, int, list[PackedRow]]], vocab_size: int,
+               special_tokens: dict[str, int], files_per_phase: int = 1) -> Path:
+    """A corpus directory holding the given rows per phase (``write_corpus``, or a test's own rows)."""
     root.mkdir(parents=True, exist_ok=True)
-    stage_manifests = []
-    for name, seq_len, rows in stages:
-        bounds = np.linspace(0, len(rows), files_per_stage + 1).astype(int)
+    phase_manifests = []
+    for name, seq_len, rows in phases:
+        bounds = np.linspace(0, len(rows), files_per_phase + 1).astype(int)
         files = [write_shard(root / name / f"part-{i:05d}.arrow", rows[lo:hi], seq_len, relative_to=root)
                  for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]))]
-        stage_manifests.append(StageManifest(name, seq_len, files, {"korean": len(rows) * seq_len}, {"none": 0}))
+        phase_manifests.append(PhaseManifest(name, seq_len, files, {"korean": len(rows) * seq_len}, {"none": 0}))
     tokenizer_json = root / "tokenizer" / "tokenizer.json"  # a caller may have put one there first
     tokenizer = TokenizerInfo(path="tokenizer", sha256=sha256_file(tokenizer_json) if tokenizer_json.exists() else "",
                               vocab_size=vocab_size, special_tokens=special_tokens)
-    Manifest(tokenizer, stage_manifests).save(root)
-    write_marker(root, "build", {"synthetic": True, "stages": {name: len(rows) for name, _, rows in stages}})  # as the build does
+    Manifest(tokenizer, phase_manifests).save(root)
+    write_marker(root, "build", {"synthetic": True, "phases": {name: len(rows) for name, _, rows in phases}})  # as the build does
     return root

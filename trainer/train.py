@@ -31,7 +31,7 @@ from corpus.writable import require_writable
 from trainer.checkpoint import CheckpointManager
 from trainer.config import TrainConfig, preset
 from trainer.corpus_cache import DEFAULT_CACHE, CorpusSource
-from trainer.data import ShardLoader, StepBatch, corpus_fingerprint, plan_stages, verify_corpus_files
+from trainer.data import ShardLoader, StepBatch, corpus_fingerprint, plan_training_phases, verify_corpus_files
 from trainer.metrics import MetricsLog, attended_length, flops_per_token, memory_gib, peak_bf16_flops
 from trainer.model import IGNORE_INDEX, Transformer
 from trainer.optim import LRSchedule, build_optimizer
@@ -116,7 +116,7 @@ class Trainer:
         if _any_rank(bool(problems), env):
             raise SystemExit("corpus files do not match manifest.json; refusing to train")
 
-        self.plans = plan_stages(manifest, config.global_batch_tokens, config.micro_batch_tokens, env.world_size)
+        self.plans = plan_training_phases(manifest, config.global_batch_tokens, config.micro_batch_tokens, env.world_size)
         model_preset = preset(args.preset)
         self.model_config = model_preset.model_config(manifest.tokenizer.vocab_size, config.rope_base(self.plans[0].name))
         self.backend = config.attention_backend if config.attention_backend != "auto" else (
@@ -164,7 +164,7 @@ class Trainer:
                   "train": to_dict(self.config), "world_size": self.env.world_size, "device": str(self.env.device),
                   "attention_backend": self.backend, "param_dtype": self.param_dtype, "peak_lr": self.peak_lr,
                   "schedule": asdict(self.schedule),
-                  "stages": [asdict(p) | {"rope_base": self.config.rope_base(p.name), "tail_rows": p.tail_rows,
+                  "phases": [asdict(p) | {"rope_base": self.config.rope_base(p.name), "tail_rows": p.tail_rows,
                                           "tokens_per_step": p.tokens_per_step} for p in self.plans]}
         text = json.dumps(record, indent=2, sort_keys=True)
         (self.run_dir / "run.json").write_text(text + "\n")
@@ -180,7 +180,7 @@ class Trainer:
 
     def _loop(self, stop: _StopFlag) -> None:
         max_steps = self.args.max_steps
-        current_stage = None
+        current_phase = None
         while max_steps is None or self.step < max_steps:
             # An iteration is timed whole: waiting for data, the copy to the device, forward, backward, the
             # optimizer step and the collectives (not the checkpoint saves between iterations).
@@ -188,11 +188,11 @@ class Trainer:
             batch = self.loader.next_step()
             data_wait = time.perf_counter() - started
             if batch is None:
-                log.info("all stages done at step %d", self.step)
+                log.info("all phases done at step %d", self.step)
                 break
-            if batch.stage_index != current_stage:
-                self._enter_stage(batch)
-                current_stage = batch.stage_index
+            if batch.phase_index != current_phase:
+                self._enter_phase(batch)
+                current_phase = batch.phase_index
             lr = self.schedule(self.step)
             result = _train_step(self.model, self.optimizer, batch, lr, self.config, self.env)
             if self.env.device.type == "cuda":
@@ -207,12 +207,12 @@ class Trainer:
         if self.last_saved != self.step:
             self._save()
 
-    def _enter_stage(self, batch: StepBatch) -> None:
+    def _enter_phase(self, batch: StepBatch) -> None:
         rope_base = self.config.rope_base(batch.plan.name)
         self.model.set_rope_base(rope_base)
         if self.env.is_main:
             plan = batch.plan
-            log.info("stage %s from step %d (%d tokens seen): seq_len %d, rope_base %g, %d rows per step, "
+            log.info("phase %s from step %d (%d tokens seen): seq_len %d, rope_base %g, %d rows per step, "
                      "%d rows x %d micro-batches per rank", plan.name, self.step, self.tokens_seen, plan.seq_len,
                      rope_base, plan.rows_per_step, plan.micro_rows, plan.accumulation)
 
@@ -230,9 +230,9 @@ class Trainer:
         mfu_full = per_device * flops_full / peak if peak else None
         mem, mem_kind = memory_gib(self.env.device)
         self.metrics.write({
-            "step": self.step, "stage": plan.name, "seq_len": plan.seq_len, "loss": result.loss, "lr": lr,
+            "step": self.step, "phase": plan.name, "seq_len": plan.seq_len, "loss": result.loss, "lr": lr,
             "grad_norm": result.grad_norm, "skipped": result.skipped, "tokens": self.tokens_seen,
-            "target_tokens": result.target_tokens, "stage_position": batch.position,
+            "target_tokens": result.target_tokens, "phase_position": batch.position,
             "tokens_per_s": tokens_per_s, "tokens_per_s_per_device": per_device, "mfu": mfu,
             "mfu_full_causal": mfu_full, "flops_per_token": flops, "flops_per_token_full_causal": flops_full,
             "attended_length": attended, "memory_gib": mem, "memory_kind": mem_kind, "step_time_s": elapsed,

@@ -1,1 +1,1 @@
-"""Curation stages as composite Beam PTransforms (see transforms/stage.py for the contract)."""
+"""Curation steps as composite Beam PTransforms (see transforms/curate_step.py for the contract)."""

@@ -1,4 +1,4 @@
-"""The curation config: one field per stage, each stage's dataclass defined beside its code.
+"""The curation config: one field per step, each step's dataclass defined beside its code.
 
 Load with ``corpus.config.load(CurateConfig, path)``; unknown keys and wrong types are errors.
 """
@@ -39,7 +39,7 @@ class OutputConfig:
 
 @dataclass
 class CurateConfig:
-    """Curation: reading, then the stages in ``beam_pipeline.curate_stages`` order; each has ``enabled``."""
+    """Curation: reading, then the steps in ``beam_pipeline.curate_steps`` order; each has ``enabled``."""
 
     output: OutputConfig = field(default_factory=OutputConfig)
     read: ReaderConfig = field(default_factory=ReaderConfig)

@@ -1,5 +1,5 @@
 """Distributed connected components: alternating large-star / small-star (Kiveris et al. 2014,
-"Connected Components in MapReduce and Beyond", SoCC), as Beam stages.
+"Connected Components in MapReduce and Beyond", SoCC), as Beam steps.
 
 Input: undirected edges ``(a, b)`` between node ids (strings, compared as strings). Output:
 ``(node, root)`` for every node that is not the smallest id of its component, ``root`` being that

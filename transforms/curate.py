@@ -1,4 +1,4 @@
-"""``beam_pipeline.py curate``: read → stages → bucketed Parquet, rejections, errors, stats.json.
+"""``beam_pipeline.py curate``: read → steps → bucketed Parquet, rejections, errors, stats.json.
 
 Outputs under OUT:
 
@@ -7,10 +7,10 @@ Outputs under OUT:
 - ``errors/part-*.parquet`` (``ERRORS_SCHEMA``: input, location, error, excerpt),
   both PII-scrubbed by default (``pii.side_output_text``, ``transforms.pii.ProtectSideOutputs``),
 - ``report_data.json``: bounded histograms and samples for ``corpus/report.py`` (``transforms/report_samples.py``),
-- ``stats.json``: the funnel per input, per bucket and in total, each stage's stats, the config,
+- ``stats.json``: the funnel per input, per bucket and in total, each step's stats, the config,
   the bytes that entered each shuffle, and the accounting check ``read == kept + rejected +
   errors``. ``read`` is counted by the readers independently of the outcomes, per input; a
-  mismatch (a stage that lost or invented documents) fails the run after stats.json is written.
+  mismatch (a step that lost or invented documents) fails the run after stats.json is written.
   Per bucket, ``read`` is the sum of the outcomes (a document's bucket is only known once langid
   ran; text documents rejected or unreadable before that are in bucket ``undetermined``);
 - ``_COMPLETE.json`` (``corpus.completion``, step ``curate``), written last: the tokenizer and the
@@ -41,18 +41,24 @@ from corpus.completion import clear_marker, read_marker, write_marker
 from corpus.config import to_dict
 from corpus.document import BUCKETS, CODE, CODE_KIND, MULTILINGUAL, Document, ReadError, Rejection
 from corpus.parquet import CURATED_SCHEMA, ERRORS_SCHEMA, REJECTED_SCHEMA
+from corpus.progress import ERRORS as TAP_ERRORS
+from corpus.progress import INPUT_BYTES as TAP_INPUT_BYTES
+from corpus.progress import KEPT as TAP_KEPT
+from corpus.progress import READ as TAP_READ
+from corpus.progress import REJECTED as TAP_REJECTED
+from corpus.progress import Expected, PhaseProgress, Tap, run_pipeline
 from corpus.readers import (ERRORS, READ, SKIPPED, InputError, InputShard, ReadDocuments, ResolvedInputs,
                             ShardTable, plan_shards, resolve_inputs)
 from corpus.shuffle_meter import ShuffleMeter
 from corpus.writable import require_writable
 from transforms.phase_io import (DOCS, ERROR_ROWS, REJECTED_ROWS, ApplyVerdicts, ReadColumns, WritePhaseDocs,
                                  WritePhaseRows, WrittenFile, files_by_shard)
-from transforms.phases import (PHASE_STATS, Phase, fingerprints, is_complete, phase_dir, plan_phases,
-                               remove_stale_phases)
+from transforms.phases import (PHASE_STATS, Phase, fingerprints, input_listing, is_complete, phase_dir,
+                               plan_phases, remove_stale_phases)
 from transforms.pii import ProtectSideOutputs
 from transforms.publish import WriteParts, plan_parts
+from transforms.curate_step import KEPT, REJECTED, STATS
 from transforms.report_samples import REPORT_DATA, ReportSamples
-from transforms.stage import KEPT, REJECTED, STATS
 from transforms.verdicts import VerdictContext
 
 UNDETERMINED = "undetermined"
@@ -62,7 +68,7 @@ CURATE_STEP = "curate"
 
 
 class AccountingError(RuntimeError):
-    """``read != kept + rejected + errors`` somewhere: a stage lost or invented documents."""
+    """``read != kept + rejected + errors`` somewhere: a step lost or invented documents."""
 
 
 @dataclasses.dataclass
@@ -74,7 +80,7 @@ class CuratePlan:
     phases: list[Phase]
     fingerprints: list[str]
     config: Any
-    stage_order: list[str]
+    step_order: list[str]
     out: str
 
     @property
@@ -85,14 +91,14 @@ class CuratePlan:
         return hashlib.sha256(body.encode()).hexdigest()
 
 
-def make_plan(inputs: ResolvedInputs, config: Any, stages: list, out: str) -> CuratePlan:
+def make_plan(inputs: ResolvedInputs, config: Any, steps: list, out: str) -> CuratePlan:
     shards = plan_shards(inputs.files)
-    phases = plan_phases(stages)
+    phases = plan_phases(steps)
     return CuratePlan(inputs, shards, phases, fingerprints(phases, config, shards, inputs.kinds), config,
-                      [stage.label for stage in stages], out)
+                      [step.label for step in steps], out)
 
 
-def run_curate(args: argparse.Namespace, beam_args: list[str], config: Any, stages: list) -> int:
+def run_curate(args: argparse.Namespace, beam_args: list[str], config: Any, steps: list) -> int:
     """Run the curate command; returns the process exit code."""
     if not args.input and not args.code_input:
         print("curate: error: give at least one --input or --code-input glob", file=sys.stderr)
@@ -104,7 +110,7 @@ def run_curate(args: argparse.Namespace, beam_args: list[str], config: Any, stag
         return 2
     require_writable(args.output)  # after the listing (bad globs leave no OUT), before any data is read
     started = time.monotonic()
-    plan = make_plan(inputs, config, stages, args.output)
+    plan = make_plan(inputs, config, steps, args.output)
     stats = curate(plan, beam_args)
     print(funnel_summary(stats))
     print(f"curate: wall time {time.monotonic() - started:.1f} s", file=sys.stderr)
@@ -126,15 +132,15 @@ def curate(plan: CuratePlan, beam_args: list[str]) -> dict:
     results: list[dict] = []
     for phase, fingerprint in zip(plan.phases, plan.fingerprints):
         directory = phase_dir(out, phase)
-        if is_complete(directory, phase.step, fingerprint):
+        if is_complete(directory, phase.marker_name, fingerprint):
             print(f"curate: phase {phase.dirname} is complete, reused", file=sys.stderr)
         else:
             storage.remove(directory)
-            started = time.monotonic()
-            with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
-                build_phase(pipeline, plan, phase, results[-1] if results else None)
-            write_marker(directory, phase.step, {"fingerprint": fingerprint})
-            print(f"curate: phase {phase.dirname} {time.monotonic() - started:.1f} s", file=sys.stderr)
+            previous = results[-1] if results else None
+            options = PipelineOptions(beam_args)
+            with PhaseProgress(f"curate {phase.dirname}", options, _expected(plan, previous)) as progress:
+                run_pipeline(options, lambda p: build_phase(p, plan, phase, previous, progress.directory), progress)
+            write_marker(directory, phase.marker_name, {"fingerprint": fingerprint})
         results.append(_read_json(storage.join(directory, PHASE_STATS)))
     return publish(plan, results, beam_args)
 
@@ -153,24 +159,59 @@ def _read_json(path: str) -> dict:
         return json.loads(handle.read())
 
 
-def build_curate(pipeline: beam.Pipeline, inputs: ResolvedInputs, config: Any, stages: list, out: str) -> None:
+def build_curate(pipeline: beam.Pipeline, inputs: ResolvedInputs, config: Any, steps: list, out: str) -> None:
     """Wires the first phase's graph onto ``pipeline`` (what a runner is handed first)."""
-    plan = make_plan(inputs, config, stages, out)
+    plan = make_plan(inputs, config, steps, out)
     build_phase(pipeline, plan, plan.phases[0], None)
 
 
-def build_phase(pipeline: beam.Pipeline, plan: CuratePlan, phase: Phase, previous: dict | None) -> None:
+def _expected(plan: CuratePlan, previous: dict | None) -> Expected:
+    """What a phase reads in all, for its ETA: the input files' bytes, or the previous phase's documents."""
+    if previous is None:
+        sizes = _input_sizes(plan.shards)
+        return Expected(input_bytes=sum(total for total, _ in sizes.values()) if sizes else None)
+    return Expected(documents=sum(f["rows"] for f in previous["files"] if f["path"].startswith(DOCS + "/")))
+
+
+def _input_sizes(shards: list[InputShard]) -> dict[str, tuple[int, int]] | None:
+    """input -> (bytes of its files, number of files); None where a size is unknown (object stores)."""
+    sizes: dict[str, list[int]] = {}
+    for _, _, name, _, size, _ in input_listing(shards):
+        if size is None:
+            return None
+        entry = sizes.setdefault(name, [0, 0])
+        entry[0] += size
+        entry[1] += 1
+    return {name: (total, files) for name, (total, files) in sizes.items()}
+
+
+class _FileBytes:
+    """Weighs a reader's per-file ``(input, records)`` record as the average file size of that input."""
+
+    def __init__(self, sizes: dict[str, tuple[int, int]] | None):
+        self._sizes = sizes or {}
+
+    def __call__(self, element: tuple[str, int]) -> tuple[int, int]:
+        total, files = self._sizes.get(element[0], (0, 1))
+        return 1, total // files
+
+
+def build_phase(pipeline: beam.Pipeline, plan: CuratePlan, phase: Phase, previous: dict | None,
+                progress: str | None = None) -> None:
     """One phase's job: its source (the inputs, or the previous phase's files with this phase's
-    verdicts applied), its per-document stages, its files and its ``phase.json``."""
+    verdicts applied), its per-document steps, its files and its ``phase.json``. ``progress``: the
+    directory its progress taps write to (``corpus.progress``), or None."""
     meter = ShuffleMeter()
     directory = phase_dir(plan.out, phase)
     last = phase.index == len(plan.phases) - 1
     parts: dict[str, Any] = {"read": [], "skipped": [], "input_bytes": []}
-    rejected, stage_stats, written = [], [], []
+    rejected, step_stats, written = [], [], []
     row_group = plan.config.output.row_group_bytes
     if previous is None:
         read = pipeline | "Read" >> ReadDocuments(plan.shards, plan.config.read, meter)
-        docs = read["docs"]
+        docs = read["docs"] | "ProgressRead" >> Tap(progress, TAP_READ)
+        _ = read[READ] | "ProgressInput" >> Tap(progress, TAP_INPUT_BYTES, weigh=_FileBytes(_input_sizes(plan.shards)))
+        _ = read[ERRORS] | "ProgressErrors" >> Tap(progress, TAP_READ, TAP_ERRORS)
         # Side outputs leave scrubbed (pii.side_output_text); the funnel counts what was read.
         written.append(read[ERRORS] | "Protect errors" >> ProtectSideOutputs(plan.config.pii)
                        | "WriteErrors" >> WritePhaseRows(directory, ERROR_ROWS, row_group))
@@ -183,26 +224,27 @@ def build_phase(pipeline: beam.Pipeline, plan: CuratePlan, phase: Phase, previou
         previous_files = [WrittenFile(f["path"], f["rows"], [tuple(g) for g in f["row_groups"]])
                           for f in previous["files"]]
         by_shard = files_by_shard(previous_dir, previous_files)
-        columns = sorted({"uid", *(c for s in phase.verdict_stages for c in s.columns)})
+        columns = sorted({"uid", *(c for s in phase.verdict_steps for c in s.columns)})
         records = pipeline | "ReadRecords" >> ReadColumns(
             [storage.join(previous_dir, f.path) for f in previous_files if f.path.startswith(DOCS + "/")],
             columns, meter)
         contexts = [VerdictContext(meter, ShardTable(plan.shards), by_shard, priority)
-                    for priority in range(len(phase.verdict_stages))]
-        verdicts = [stage.verdicts(records, context) for stage, context in zip(phase.verdict_stages, contexts)]
+                    for priority in range(len(phase.verdict_steps))]
+        verdicts = [step.verdicts(records, context) for step, context in zip(phase.verdict_steps, contexts)]
         applied = (verdicts | "AllVerdicts" >> beam.Flatten()) | "ApplyVerdicts" >> ApplyVerdicts(by_shard, meter)
-        docs = applied[KEPT]
-        rejected.append(("00-verdicts", applied[REJECTED]))
-        for stage, context in zip(phase.verdict_stages, contexts):
-            stats = stage.stats(applied[REJECTED], context)
+        docs = applied[KEPT] | "ProgressRead" >> Tap(progress, TAP_READ)
+        rejected.append(("00-verdicts", applied[REJECTED] | "ProgressVerdicts" >> Tap(progress, TAP_READ, TAP_REJECTED)))
+        for step, context in zip(phase.verdict_steps, contexts):
+            stats = step.stats(applied[REJECTED], context)
             if stats is not None:
-                stage_stats.append(stats | f"Name {stage.label} stats" >> beam.Map(lambda s, n=stage.label: (n, s)))
-    for position, stage in enumerate(phase.doc_stages, start=1):
-        result = docs | stage.label >> stage
+                step_stats.append(stats | f"Name {step.label} stats" >> beam.Map(lambda s, n=step.label: (n, s)))
+    for position, step in enumerate(phase.doc_steps, start=1):
+        result = docs | step.label >> step
         docs = result[KEPT]
-        rejected.append((f"{position:02d}-{stage.label}", result[REJECTED]))
+        rejected.append((f"{position:02d}-{step.label}",
+                         result[REJECTED] | f"Progress {step.label}" >> Tap(progress, TAP_REJECTED)))
         if STATS in result:
-            stage_stats.append(result[STATS] | f"Name {stage.label} stats" >> beam.Map(lambda s, n=stage.label: (n, s)))
+            step_stats.append(result[STATS] | f"Name {step.label} stats" >> beam.Map(lambda s, n=step.label: (n, s)))
     outcomes = []
     for source, rejections in rejected:
         written.append(rejections | f"Protect {source}" >> ProtectSideOutputs(plan.config.pii)
@@ -210,30 +252,31 @@ def build_phase(pipeline: beam.Pipeline, plan: CuratePlan, phase: Phase, previou
         outcomes.append(rejections | f"RejectedOutcome {source}" >> beam.Map(_rejected_outcome))
     if previous is None:
         outcomes.append(parts["errors"] | "ErrorOutcome" >> beam.Map(_error_outcome, plan.inputs.kinds))
+    docs = docs | "ProgressKept" >> Tap(progress, TAP_KEPT)
     if last:
         docs = docs | "FinalBucket" >> beam.Map(_with_final_bucket)
         outcomes.append(docs | "KeptOutcome" >> beam.Map(lambda d: ((d.input, d.bucket, KEPT_OUTCOME), (1, len(d.text)))))
         written.append(docs | "WriteKept" >> WritePhaseDocs(directory, by_bucket=True, row_group_bytes=row_group))
     else:
-        following = plan.phases[phase.index + 1].verdict_stages
+        following = plan.phases[phase.index + 1].verdict_steps
         written.append(docs | "WriteDocs" >> WritePhaseDocs(directory, _annotations(following), row_group_bytes=row_group))
     _write_phase_stats(pipeline, directory, {
         "outcomes": _flatten(pipeline, "Outcomes", outcomes)
         | "SumOutcomes" >> beam.CombinePerKey(beam.combiners.TupleCombineFn(sum, sum)),
         "read": _flatten(pipeline, "Read", parts["read"]),
         "skipped": _flatten(pipeline, "Skipped", parts["skipped"]),
-        "stage_stats": _flatten(pipeline, "StageStats", stage_stats),
+        "step_stats": _flatten(pipeline, "StepStats", step_stats),
         "files": written | "AllWritten" >> beam.Flatten() | "FileRecord" >> beam.Map(dataclasses.asdict),
         "input_bytes": _flatten(pipeline, "InputBytes", parts["input_bytes"]) | "SumInputBytes" >> beam.CombineGlobally(sum),
         "shuffle_bytes": meter.totals(pipeline),
     })
 
 
-def _annotations(stages: list):
+def _annotations(steps: list):
     def annotate(doc: Document) -> dict:
         columns: dict = {}
-        for stage in stages:
-            columns.update(stage.annotate(doc))
+        for step in steps:
+            columns.update(step.annotate(doc))
         return columns
     return annotate
 
@@ -262,7 +305,7 @@ def _write_phase_json(directory: str, **parts: Any) -> None:
         "outcomes": sorted([list(key), list(value)] for key, value in parts["outcomes"]),
         "read": sorted([k, v] for k, v in parts["read"]),
         "skipped": sorted([list(k), v] for k, v in parts["skipped"]),
-        "stage_stats": sorted([n, s] for n, s in parts["stage_stats"]),
+        "step_stats": sorted([n, s] for n, s in parts["step_stats"]),
         "files": sorted(parts["files"], key=lambda f: f["path"]),
         "input_bytes": parts["input_bytes"],
         "shuffle_bytes": dict(sorted(parts["shuffle_bytes"].items())),
@@ -323,15 +366,15 @@ def publish(plan: CuratePlan, results: list[dict], beam_args: list[str]) -> dict
     shuffle = {phase.dirname: result["shuffle_bytes"] for phase, result in zip(plan.phases, results)}
     total = sum(sum(by_label.values()) for by_label in shuffle.values())
     input_bytes = results[0]["input_bytes"] or 0
-    settings = {"config": to_dict(plan.config), "stage_order": plan.stage_order,
+    settings = {"config": to_dict(plan.config), "step_order": plan.step_order,
                 "listing_skips": plan.inputs.skipped, "kinds": plan.inputs.kinds, "out": plan.out}
     extra = {"phases": [p.dirname for p in plan.phases],
              "shuffle": {"bytes_per_phase": shuffle, "total_bytes": total, "input_text_bytes": input_bytes,
                          "bytes_per_input_byte": round(total / input_bytes, 6) if input_bytes else 0.0}}
     outcomes = [(tuple(key), tuple(value)) for result in results for key, value in result["outcomes"]]
-    stage_stats = [(name, stats) for result in results for name, stats in result["stage_stats"]]
+    step_stats = [(name, stats) for result in results for name, stats in result["step_stats"]]
     stats = write_stats(settings, outcomes, [tuple(r) for r in results[0]["read"]],
-                        [(tuple(k), v) for k, v in results[0]["skipped"]], stage_stats,
+                        [(tuple(k), v) for k, v in results[0]["skipped"]], step_stats,
                         sorted(files_per_dir.items()), extra=extra)
     write_marker(plan.out, CURATE_STEP, {"fingerprint": plan.publish_fingerprint,
                                          "parquet_files": dict(sorted(files_per_dir.items())),
@@ -381,7 +424,7 @@ def _add_outcome(funnel: dict[str, Any], outcome: str, count: int, chars: int) -
 
 
 def build_stats(settings: dict[str, Any], outcomes: Iterable[tuple], read_counts: Iterable[tuple[str, int]],
-                skipped: Iterable[tuple[tuple[str, str], int]], stage_stats: Iterable[tuple[str, dict]],
+                skipped: Iterable[tuple[tuple[str, str], int]], step_stats: Iterable[tuple[str, dict]],
                 written: Iterable[tuple[str, int]] = (), extra: dict[str, Any] | None = None) -> dict:
     """The stats.json dict (pure: tested directly). See the module docstring."""
     inputs = {name: dict(_empty_funnel(), kind=kind, skipped_files={})
@@ -411,28 +454,28 @@ def build_stats(settings: dict[str, Any], outcomes: Iterable[tuple], read_counts
         "totals": totals,
         "buckets": {name: f for name, f in buckets.items() if name != UNDETERMINED or f["read"]},
         "inputs": inputs,
-        "stages": _one_dict_per_stage(stage_stats),
-        "stage_order": settings["stage_order"],
+        "steps": _one_dict_per_step(step_stats),
+        "step_order": settings["step_order"],
         "outputs": {"parquet_files": dict(sorted(written))},
         "config": settings["config"],
         **(extra or {}),
     }
 
 
-def _one_dict_per_stage(stage_stats: Iterable[tuple[str, dict]]) -> dict[str, dict]:
-    """The stage contract (transforms/stage.py) is exactly one stats dict per stage; two would make
+def _one_dict_per_step(step_stats: Iterable[tuple[str, dict]]) -> dict[str, dict]:
+    """The step contract (transforms/curate_step.py) is exactly one stats dict per step; two would make
     stats.json depend on which one a runner delivered last."""
     merged: dict[str, dict] = {}
-    for name, stats in stage_stats:
+    for name, stats in step_stats:
         if name in merged:
-            raise ValueError(f"stage {name!r} emitted more than one stats dict (the contract is exactly one)")
+            raise ValueError(f"step {name!r} emitted more than one stats dict (the contract is exactly one)")
         merged[name] = stats
     return merged
 
 
 def write_stats(settings: dict[str, Any], outcomes: list, read_counts: list, skipped: list,
-                stage_stats: list, written: Iterable[tuple[str, int]] = (), extra: dict[str, Any] | None = None) -> dict:
-    stats = build_stats(settings, outcomes, read_counts, skipped, stage_stats, written, extra)
+                step_stats: list, written: Iterable[tuple[str, int]] = (), extra: dict[str, Any] | None = None) -> dict:
+    stats = build_stats(settings, outcomes, read_counts, skipped, step_stats, written, extra)
     with storage.create_atomic(storage.join(settings["out"], "stats.json")) as sink:
         sink.write(json.dumps(stats, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n")
     if not stats["accounting"]["ok"]:

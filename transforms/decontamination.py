@@ -37,7 +37,7 @@ from corpus.counters import LazyCounters
 from corpus.document import Document, Rejection
 from transforms.eval_ngrams import NgramTable, build_table, eval_item_words, ngram_hashes, word_hashes, words_of
 from transforms.record_files import FORMATS, RecordFileError, expand_globs, field_values, iter_records
-from transforms.stage import KEPT, REJECTED, STATS
+from transforms.curate_step import KEPT, REJECTED, STATS
 
 NAME = "decontam"
 HITS = "hits"
@@ -331,7 +331,7 @@ def _stats(hits: dict, eval_summary: tuple[NgramTable, dict], config: Decontamin
             "eval_sets": {name: {**summary[name], "hits": hits[name]} for name in summary}}
 
 
-class DecontaminationStage(beam.PTransform):
+class DecontaminationStep(beam.PTransform):
     """Rejects (or cuts) documents overlapping the configured eval sets; see the module docstring."""
 
     def __init__(self, config: DecontaminationConfig):

@@ -3,7 +3,7 @@ lookup table that workers receive as a side input.
 
 Normalization is the same on both sides: eval items are first put in curate's canonical form
 (``transforms.normalize.normalize_text``: NFC, line breaks), which the training documents already
-have from the normalize stage; both are split into words, and each word is NFKC-normalized and
+have from the normalize step; both are split into words, and each word is NFKC-normalized and
 case-folded. Punctuation and whitespace never reach a
 word, so "Hello,  world" and "hello\\nworld" give the same n-grams. Texts containing Hangul are
 split into MeCab morphemes, all others with the Unicode word regex (``corpus.words``). The choice

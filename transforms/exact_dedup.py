@@ -1,13 +1,13 @@
 """Exact dedup: documents with identical text keep one survivor, the first in read order.
 
-Key: BLAKE2b-128 of the UTF-8 bytes of ``doc.text`` as this stage receives it, i.e. the output
+Key: BLAKE2b-128 of the UTF-8 bytes of ``doc.text`` as this step receives it, i.e. the output
 of ``transforms.normalize.normalize_text`` (NFC, ``\\n`` line breaks, control characters removed,
 trailing whitespace stripped, blank-line runs capped, outer blank lines dropped) — no case
 folding or punctuation stripping: that is near-duplicate territory (MinHash). The key is global:
 the same text in two buckets is still one document.
 
-A verdict stage (``transforms/verdicts.py``): the phase before it writes each document's key
-beside it (``annotate``); this stage groups only ``(key, uid)`` pairs (16 bytes + an integer per
+A verdict step (``transforms/verdicts.py``): the phase before it writes each document's key
+beside it (``annotate``); this step groups only ``(key, uid)`` pairs (16 bytes + an integer per
 document, never the text), so a text repeated a million times costs a million integers in one
 worker's memory. Per key the smallest uid (the first read: input path, then line) survives; every
 other document gets a ``dedup:exact`` verdict naming the survivor's id, applied when its shard's
@@ -25,7 +25,7 @@ from corpus.document import Document
 from corpus.hashing import blake2b
 from corpus.readers import ShardTable
 from transforms.phase_io import Verdict
-from transforms.verdicts import VerdictContext, VerdictStage
+from transforms.verdicts import VerdictContext, VerdictStep
 
 NAME = "dedup.exact"
 REASON = "dedup:exact"
@@ -62,8 +62,8 @@ class _VerdictsFn(beam.DoFn):
                 yield uid, Verdict(self._priority, REASON, detail)
 
 
-class ExactDedup(VerdictStage):
-    """The ``dedup.exact`` verdict stage; stats = duplicates per bucket and the number of
+class ExactDedup(VerdictStep):
+    """The ``dedup.exact`` verdict step; stats = duplicates per bucket and the number of
     distinct texts that had duplicates."""
 
     label = NAME
@@ -101,5 +101,5 @@ def _stats(_: None, per_bucket: dict[str, int], groups: int) -> dict:
             "texts_with_duplicates": groups}
 
 
-def exact_dedup_stage(config: ExactDedupConfig) -> ExactDedup:
+def exact_dedup_step(config: ExactDedupConfig) -> ExactDedup:
     return ExactDedup(config)

@@ -24,7 +24,7 @@ from datatrove.utils.text import TERMINAL_PUNCTUATION
 from corpus.document import KOREAN, MULTILINGUAL, Document
 from corpus.words import filter_word_tokenizer
 from transforms.buckets import LanguageLimits, bucket_of, words_lang
-from transforms.stage import FilterStage, MeasuredFilter
+from transforms.curate_step import FilterStep, MeasuredFilter
 
 _STOP_CHARS = tuple(TERMINAL_PUNCTUATION)
 
@@ -105,5 +105,5 @@ class FineWebQualityFilter(MeasuredFilter):
         return fineweb_quality(doc.text, filter_word_tokenizer(lang).word_tokenize(doc.text), self._limits(doc))
 
 
-def fineweb_quality_stage(config: FineWebQualityConfig) -> FilterStage:
-    return FilterStage(FineWebQualityFilter(config))
+def fineweb_quality_step(config: FineWebQualityConfig) -> FilterStep:
+    return FilterStep(FineWebQualityFilter(config))

@@ -1,8 +1,8 @@
 """Knowledge scoring: a score in [0, 1] per curated document, and the upsampling weight it implies.
 
-HyperCLOVA X upsamples knowledge-containing data; this stage scores, the build step repeats
+HyperCLOVA X upsamples knowledge-containing data; this step scores, the build step repeats
 (``corpus.upsampling.upsampling_weight`` is the mapping it imports, with the ``knowledge.upsampling`` config this
-stage records in stats.json: the build has no copy of its own). Per bucket family:
+step records in stats.json: the build has no copy of its own). Per bucket family:
 
 - text (korean, multilingual): P(knowledge) from a fastText classifier trained with
   ``beam_pipeline.py knowledge-train`` (``transforms/knowledge_model.py``), when ``text_model`` is set;
@@ -14,9 +14,9 @@ and, for every document, an optional source prior: the first ``priors`` entry wh
 ``score = (1 - prior_weight) * m + prior_weight * p``; with only one, that one; with neither
 (text without a model and no matching prior) ``0`` (no upsampling: nothing is known).
 
-Scores are rounded to 6 decimals so that reruns write byte-identical Parquet. The stage never
+Scores are rounded to 6 decimals so that reruns write byte-identical Parquet. The step never
 rejects a document for its score; a document whose scoring raises is rejected
-``knowledge:exception`` by the shared ``FilterStage`` wrapper rather than losing the run.
+``knowledge:exception`` by the shared ``FilterStep`` wrapper rather than losing the run.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from corpus.document import BUCKETS, CODE, CODE_KIND, Document
 from corpus.upsampling import UpsamplingConfig, upsampling_weight
 from transforms.knowledge_model import (ClassifierTrainConfig, KnowledgeClassifier, KnowledgeModelError,
                                         WeakLabelConfig)
-from transforms.stage import KEPT, REJECTED, STATS, DocumentFilter, FilterStage
+from transforms.curate_step import KEPT, REJECTED, STATS, DocumentFilter, FilterStep
 
 NAME = "knowledge"
 _MICRO = 1_000_000  # stats accumulate integer micro-units: float sums would depend on merge order
@@ -287,7 +287,7 @@ def _bucket_summary(part: dict) -> dict:
     }
 
 
-class KnowledgeStage(beam.PTransform):
+class KnowledgeStep(beam.PTransform):
     """Scores every document (``kept``) and emits one stats dict (``stats``)."""
 
     def __init__(self, config: KnowledgeConfig):
@@ -299,7 +299,7 @@ class KnowledgeStage(beam.PTransform):
         self.scorer = KnowledgeScorer(config)
 
     def expand(self, docs: beam.PCollection) -> dict[str, beam.PCollection]:
-        scored = docs | "Score" >> FilterStage(self.scorer)
+        scored = docs | "Score" >> FilterStep(self.scorer)
         stats = (scored[KEPT]
                  | "Stats" >> beam.CombineGlobally(KnowledgeStatsFn(self.config))
                  | "AddModel" >> beam.Map(_with_model, self.config.text_model, self.scorer.model_sha256))

@@ -185,7 +185,7 @@ def _weak_label(record: dict, positive: list[re.Pattern], negative: list[re.Patt
 
 
 class _LanguageDetector:
-    """lid.176 (as in the langid stage) for training records that carry no ``lang``."""
+    """lid.176 (as in the langid step) for training records that carry no ``lang``."""
 
     def __init__(self) -> None:
         self._model = None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corpus.document import CODE, CODE_KIND, KOREAN, MULTILINGUAL, Document
-from transforms.stage import DocumentFilter, FilterStage
+from transforms.curate_step import DocumentFilter, FilterStep
 
 _WHITESPACE = re.compile(r"\s+")
 _LABEL_PREFIX = "__label__"
@@ -127,5 +127,5 @@ class LanguageIdFilter(DocumentFilter):
         return f"lang={doc.lang or '?'} score={doc.lang_score:.4f}"
 
 
-def langid_stage(config: LangIdConfig) -> FilterStage:
-    return FilterStage(LanguageIdFilter(config))
+def langid_step(config: LangIdConfig) -> FilterStep:
+    return FilterStep(LanguageIdFilter(config))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from corpus.document import Document
 from corpus.words import content_words, filter_word_tokenizer
 from transforms.buckets import limits_for, words_lang
-from transforms.stage import DocumentFilter, FilterStage
+from transforms.curate_step import DocumentFilter, FilterStep
 
 
 @dataclass
@@ -26,7 +26,7 @@ class TextLengthLimits:
     al. 2021, "Scaling Language Models", section A.1.1), as FineWeb-2 applies them. The character
     limits are cheap guards around them: 200 characters is below almost any 50-word English or
     Korean text, and 1,000,000 characters (above 100,000 words at ~6 characters per word) bounds
-    the work every later stage does on one document.
+    the work every later step does on one document.
     """
 
     min_chars: int = 200
@@ -113,5 +113,5 @@ class LengthFilter(DocumentFilter):
         return f"lines={len(lines)}"
 
 
-def length_stage(config: LengthConfig) -> FilterStage:
-    return FilterStage(LengthFilter(config))
+def length_step(config: LengthConfig) -> FilterStep:
+    return FilterStep(LengthFilter(config))

@@ -1,9 +1,9 @@
 """Near-duplicate removal: MinHash signatures, LSH bands as Beam keys, verified candidate pairs,
 distributed connected components, one survivor (the first read) per cluster.
 
-A verdict stage (``transforms/verdicts.py``): the phase before it writes each document's signature
+A verdict step (``transforms/verdicts.py``): the phase before it writes each document's signature
 (``annotate``: 128 uint32 minhashes, datasketch ``update_batch`` over the shingle hashes) beside
-its text, and this stage shuffles only integers and short byte strings:
+its text, and this step shuffles only integers and short byte strings:
 
     (uid, group, signature) ─ Bands ─▶ (band key, uid)       16 bytes of key per band, never the signature
          ─ GroupByKey ─ Candidates ─▶ candidate pairs (a, b)  every member with the bucket's smallest uids
@@ -55,9 +55,9 @@ from corpus.hashing import blake2b
 from transforms.connected_components import ConnectedComponents
 from transforms.phase_io import LookupByShard, Verdict
 from transforms.shingles import ShingleNormalization, jaccard, shingle_hashes
-from transforms.verdicts import VerdictContext, VerdictStage
+from transforms.verdicts import VerdictContext, VerdictStep
 
-NAMESPACE = "dedup.minhash"  # stage name: stats.json key and Beam counter namespace
+NAMESPACE = "dedup.minhash"  # step name: stats.json key and Beam counter namespace
 REASON = "dedup:minhash"
 ALL_BUCKETS = "all"
 _SCHEME = "affine32"  # datasketch >= 2.0 default: uint32 values, bijective permutations
@@ -345,8 +345,8 @@ def _assemble_stats(
     }
 
 
-class MinHashDedup(VerdictStage):
-    """The ``dedup.minhash`` verdict stage (see the module docstring)."""
+class MinHashDedup(VerdictStep):
+    """The ``dedup.minhash`` verdict step (see the module docstring)."""
 
     label = NAMESPACE
     columns = ("bucket", "signature", "unsigned")

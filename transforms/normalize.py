@@ -8,7 +8,7 @@ collapse to ``max_blank_lines`` (2 keeps PEP 8's two blank lines between top-lev
 definitions); leading and trailing blank lines are dropped. Leading indentation is kept (code).
 A document with nothing left is rejected ``normalize:empty``.
 
-Invalid UTF-8 never reaches this stage: the readers decode strictly and record it in errors/.
+Invalid UTF-8 never reaches this step: the readers decode strictly and record it in errors/.
 Exact dedup hashes exactly this normalized text.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from corpus.document import Document
-from transforms.stage import DocumentFilter, FilterStage
+from transforms.curate_step import DocumentFilter, FilterStep
 
 _LINE_BREAKS = re.compile(r"\r\n|[\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 # Category Cc is U+0000-U+001F and U+007F-U+009F; \t and \n survive.
@@ -57,5 +57,5 @@ class NormalizeFilter(DocumentFilter):
         return dataclasses.replace(doc, text=text) if text else "empty"
 
 
-def normalize_stage(config: NormalizeConfig) -> FilterStage:
-    return FilterStage(NormalizeFilter(config))
+def normalize_step(config: NormalizeConfig) -> FilterStep:
+    return FilterStep(NormalizeFilter(config))

@@ -4,7 +4,7 @@ Every curate phase (``transforms/curate.py``) writes its surviving documents as 
 ``OUT/_phases/<phase>/docs/`` partitioned by input shard, in read order, and its rejections and
 errors the same way. A file is named ``s<shard>-<first ordinal>.parquet``: the documents of one
 shard reach the writer in read order (a shard is read by one ``process`` call and the per-document
-stages are fused after it), a writer checks that order and fails loudly if it is broken, and a
+steps are fused after it), a writer checks that order and fails loudly if it is broken, and a
 shard seen by two bundles simply gives two files whose names sort in read order.
 
 The next phase never shuffles these documents: it reads small columns (``ReadColumns``: uid,
@@ -36,7 +36,7 @@ from corpus.shuffle_meter import ShuffleMeter
 
 DOCS, REJECTED_ROWS, ERROR_ROWS = "docs", "rejected", "errors"
 # Columns a phase file adds to the curated ones: the compact id and the small per-document
-# records the next phase's verdicts are computed from (``VerdictStage.annotate``).
+# records the next phase's verdicts are computed from (``VerdictStep.annotate``).
 PHASE_SCHEMA = pa.schema([*CURATED_SCHEMA, ("uid", pa.int64()), ("text_hash", pa.binary()),
                           ("signature", pa.binary()), ("unsigned", pa.string())])
 REJECTED_PHASE_SCHEMA = pa.schema([*REJECTED_SCHEMA, ("uid", pa.int64())])
@@ -174,9 +174,9 @@ class WritePhaseDocs(beam.PTransform):
 
 class WritePhaseRows(beam.PTransform):
     """Rejections or read errors -> ``rejected/<source>/`` or ``errors/`` phase files ->
-    PCollection[WrittenFile]. Each stage's rejections get their own writer (``source``: the
-    stage): a writer fused with the stage that produces its rows sees them in read order, a
-    Flatten of several stages' outputs would not keep that order."""
+    PCollection[WrittenFile]. Each step's rejections get their own writer (``source``: the
+    step): a writer fused with the step that produces its rows sees them in read order, a
+    Flatten of several steps' outputs would not keep that order."""
 
     def __init__(self, directory: str, kind: str, row_group_bytes: int = 16 << 20, source: str = ""):
         super().__init__()
@@ -260,8 +260,8 @@ class LookupByShard(beam.PTransform):
 
 @dataclass(frozen=True)
 class Verdict:
-    """What a verdict stage decided about one document: rejected with ``reason`` (and the audit
-    ``detail``), or kept with ``cluster_size`` (0: no annotation). ``priority``: when two stages
+    """What a verdict step decided about one document: rejected with ``reason`` (and the audit
+    ``detail``), or kept with ``cluster_size`` (0: no annotation). ``priority``: when two steps
     of one phase reject the same document, the earlier one's verdict stands."""
 
     priority: int

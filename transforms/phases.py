@@ -1,15 +1,15 @@
-"""Curate's phases: which stages run in which Beam job, and when a finished phase can be reused.
+"""Curate's phases: which steps run in which Beam job, and when a finished phase can be reused.
 
-The stage list (``beam_pipeline.curate_stages``) is cut at every verdict stage
+The step list (``beam_pipeline.curate_steps``) is cut at every verdict step
 (``transforms/verdicts.py``: exact dedup, MinHash): phase 1 reads the inputs and runs the
-per-document stages before the first verdict stage; each later phase applies one verdict stage's
-decisions (the first also the duplicate-source-id check) and runs the per-document stages up to
+per-document steps before the first verdict step; each later phase applies one verdict step's
+decisions (the first also the duplicate-source-id check) and runs the per-document steps up to
 the next one. The default config gives ``1-filter``, ``2-dedup.exact``, ``3-dedup.minhash``; the
 last phase runs decontamination, PII and knowledge scoring and writes curated rows per bucket.
 
 Each phase writes ``OUT/_phases/<phase>/`` (``transforms/phase_io.py``) and, last, a completion
 marker (``corpus.completion``) holding its *fingerprint*: a hash of the previous phase's
-fingerprint, the phase's stages, the config sections they (and the next phase's annotations)
+fingerprint, the phase's steps, the config sections they (and the next phase's annotations)
 read, the sizes and modification times of the local files those sections name (models, eval
 sets) and, for phase 1, the input listing with sizes. A rerun skips a phase whose marker holds
 the same fingerprint (its output would be byte-identical) and reruns from the first phase whose
@@ -28,11 +28,11 @@ from corpus.completion import read_marker
 from corpus.config import to_dict
 from corpus.readers import InputShard
 from transforms.unique_ids import UniqueSourceIds
-from transforms.verdicts import VerdictStage
+from transforms.verdicts import VerdictStep
 
 PHASES_DIR = "_phases"
 PHASE_STATS = "phase.json"
-# stage label -> the CurateConfig section it reads (an unknown stage fingerprints the whole config)
+# step label -> the CurateConfig section it reads; a label not here is an error (UnmappedStepError)
 CONFIG_SECTION = {"normalize": "normalize", "langid": "langid", "length": "length", "repetition": "repetition",
                   "fineweb_quality": "fineweb_quality", "quality": "quality", "knowledge": "knowledge",
                   "dedup.exact": "exact_dedup",
@@ -44,30 +44,31 @@ CONFIG_SECTION = {"normalize": "normalize", "langid": "langid", "length": "lengt
 class Phase:
     index: int
     name: str
-    verdict_stages: list[VerdictStage] = field(default_factory=list)
-    doc_stages: list = field(default_factory=list)  # per-document PTransforms, in order
+    verdict_steps: list[VerdictStep] = field(default_factory=list)
+    doc_steps: list = field(default_factory=list)  # per-document PTransforms, in order
 
     @property
     def dirname(self) -> str:
         return f"{self.index + 1}-{self.name}"
 
     @property
-    def step(self) -> str:
+    def marker_name(self) -> str:
+        """The name its completion marker (``corpus.completion``) records."""
         return f"curate.{self.name}"
 
     def labels(self) -> list[str]:
-        return [s.label for s in (*self.verdict_stages, *self.doc_stages)]
+        return [s.label for s in (*self.verdict_steps, *self.doc_steps)]
 
 
-def plan_phases(stages: list) -> list[Phase]:
-    """Cut the stage list into phases (see the module docstring)."""
+def plan_phases(steps: list) -> list[Phase]:
+    """Cut the step list into phases (see the module docstring)."""
     phases = [Phase(0, "filter")]
-    for stage in stages:
-        if isinstance(stage, VerdictStage):
+    for step in steps:
+        if isinstance(step, VerdictStep):
             first_verdicts = [UniqueSourceIds()] if len(phases) == 1 else []
-            phases.append(Phase(len(phases), stage.label, [*first_verdicts, stage]))
+            phases.append(Phase(len(phases), step.label, [*first_verdicts, step]))
         else:
-            phases[-1].doc_stages.append(stage)
+            phases[-1].doc_steps.append(step)
     if len(phases) == 1:  # no dedup: source ids are still checked, in a phase of their own
         phases.append(Phase(1, "unique_ids", [UniqueSourceIds()]))
     return phases
@@ -92,10 +93,17 @@ def _files_named_in(value: Any) -> list[list]:
     return found
 
 
+class UnmappedStepError(KeyError):
+    """A curate step whose label ``CONFIG_SECTION`` does not map: its fingerprint would not know
+    which settings it reads."""
+
+
 def _section(config: Any, label: str) -> Any:
-    whole = to_dict(config)
     section = CONFIG_SECTION.get(label)
-    value = whole if section is None else whole.get(section)
+    if section is None:  # fingerprinting the whole config once hid a step's own settings (a minhash
+        raise UnmappedStepError(  # change reran the filters); a new step must name its section
+            f"curate step {label!r} has no config section in transforms/phases.py CONFIG_SECTION")
+    value = to_dict(config).get(section)
     return {"label": label, "config": value, "files": _files_named_in(value)}
 
 
@@ -115,9 +123,9 @@ def fingerprints(phases: list[Phase], config: Any, shards: list[InputShard], kin
     """One fingerprint per phase (see the module docstring)."""
     out, previous = [], ""
     for i, phase in enumerate(phases):
-        following = phases[i + 1].verdict_stages if i + 1 < len(phases) else []
+        following = phases[i + 1].verdict_steps if i + 1 < len(phases) else []
         body = {"previous": previous, "phase": phase.dirname,
-                "stages": [_section(config, label) for label in phase.labels()],
+                "steps": [_section(config, label) for label in phase.labels()],
                 "annotations_for": [_section(config, s.label) for s in following],
                 "row_group_bytes": config.output.row_group_bytes}
         if i == 0:
@@ -137,7 +145,7 @@ def is_complete(directory: str, step: str, fingerprint: str) -> bool:
 
 
 def remove_stale_phases(out: str, phases: list[Phase]) -> None:
-    """Phase directories of another stage list (an older config) are deleted."""
+    """Phase directories of another step list (an older config) are deleted."""
     root = storage.join(out, PHASES_DIR)
     wanted = {p.dirname for p in phases}
     names = {name.split("/", 1)[0] for name in storage.list_files(root)}

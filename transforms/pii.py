@@ -1,19 +1,19 @@
-"""The ``pii`` curation stage: scrub every document with ``pii.Scrubber`` (typed placeholders).
+"""The ``pii`` curation step: scrub every document with ``pii.Scrubber`` (typed placeholders).
 
 PII is scrubbed, not rejected: every document is kept with its text scrubbed and ``doc.pii`` set
 to the number of findings. The one exception is a document the scrubber fails on (a bug, a
 pathological input): keeping it unscrubbed would leak whatever it holds, so it is rejected as
 ``pii:exception`` with the error as detail.
 
-Each kept document also gets ``doc.pii_spans``: where the placeholders this stage wrote stand in
+Each kept document also gets ``doc.pii_spans``: where the placeholders this step wrote stand in
 its scrubbed text (curated column ``pii_spans``), so that the build encodes exactly those as
 reserved ids and a ``<|pii:email|>`` typed in a raw document stays ordinary text.
 
-Outputs: ``kept``, ``rejected`` and ``stats`` (one dict, merged into ``stats.json["stages"]["pii"]``):
+Outputs: ``kept``, ``rejected`` and ``stats`` (one dict, merged into ``stats.json["steps"]["pii"]``):
 documents seen, documents with PII and findings per type, in total and per bucket. Beam counters
 (namespace ``pii``): ``docs``, ``docs_with_pii``, ``found:<type>``, ``rejected:exception``.
 
-Side outputs. Rejected documents (every stage's, most of them rejected before this stage ran) and
+Side outputs. Rejected documents (every step's, most of them rejected before this step ran) and
 read errors would otherwise carry raw input into ``OUT/rejected/`` and ``OUT/errors/``.
 ``ProtectSideOutputs`` runs just before those writers and applies ``pii.side_output_text``:
 ``scrubbed`` (default: text, detail, error and excerpt scrubbed with the same types),
@@ -34,7 +34,7 @@ from corpus.config import ConfigError
 from corpus.counters import LazyCounters
 from corpus.document import Document, ReadError, Rejection
 from corpus.placeholders import PII_TYPES
-from transforms.stage import KEPT, REJECTED, STATS
+from transforms.curate_step import KEPT, REJECTED, STATS
 
 NAME = "pii"
 _COUNTS = "counts"
@@ -49,7 +49,7 @@ class PiiConfig:
     is one of them: leave it out of ``types`` to turn name detection off.
 
     ``side_output_text``: what ``OUT/rejected/`` (text, detail) and ``OUT/errors/`` (error,
-    excerpt) hold, whether or not the stage is enabled: ``scrubbed`` (default), ``omitted``
+    excerpt) hold, whether or not the step is enabled: ``scrubbed`` (default), ``omitted``
     (null text and excerpt) or ``raw``. ``raw`` is SENSITIVE: those rows then hold personal data
     exactly as read (rejected documents are never scrubbed otherwise)."""
 
@@ -149,7 +149,7 @@ class ProtectSideOutputs(beam.PTransform):
 
 
 class PiiStatsFn(beam.CombineFn):
-    """(bucket, {type: n}) per document -> the stage's stats dict. Integer sums only, so the
+    """(bucket, {type: n}) per document -> the step's stats dict. Integer sums only, so the
     result is independent of how the runner splits and merges."""
 
     def create_accumulator(self) -> dict[str, Counter]:
@@ -183,8 +183,8 @@ def _summary(counter: Counter) -> dict:
             "findings": sum(by_type.values()), "by_type": by_type}
 
 
-class PiiStage(beam.PTransform):
-    """PCollection[Document] -> {"kept", "rejected", "stats"} (transforms/stage.py contract)."""
+class PiiStep(beam.PTransform):
+    """PCollection[Document] -> {"kept", "rejected", "stats"} (transforms/curate_step.py contract)."""
 
     def __init__(self, config: PiiConfig):
         super().__init__(label=NAME)

@@ -24,7 +24,7 @@ from typing import ClassVar
 from corpus.document import Document
 from corpus.words import content_words, filter_word_tokenizer
 from transforms.buckets import LanguageLimits, words_lang
-from transforms.stage import FilterStage, MeasuredFilter
+from transforms.curate_step import FilterStep, MeasuredFilter
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
 _BULLETS = ("•", "-")
@@ -166,5 +166,5 @@ class QualityFilter(MeasuredFilter):
         return text_quality(doc.text, filter_word_tokenizer(words_lang(doc)).word_tokenize(doc.text), limits)
 
 
-def quality_stage(config: QualityConfig) -> FilterStage:
-    return FilterStage(QualityFilter(config))
+def quality_step(config: QualityConfig) -> FilterStep:
+    return FilterStep(QualityFilter(config))

@@ -29,7 +29,7 @@ from corpus.document import Document
 from corpus.words import filter_word_tokenizer
 from transforms.buckets import LanguageLimits, words_lang
 from transforms.ngrams import NGramIndex
-from transforms.stage import FilterStage, MeasuredFilter
+from transforms.curate_step import FilterStep, MeasuredFilter
 
 _PARAGRAPH_BREAK = re.compile(r"\n{2,}")
 _LINE_BREAK = re.compile(r"\n+")
@@ -177,5 +177,5 @@ class RepetitionFilter(MeasuredFilter):
         return text_repetition(doc.text, words_lang(doc), limits)
 
 
-def repetition_stage(config: RepetitionConfig) -> FilterStage:
-    return FilterStage(RepetitionFilter(config))
+def repetition_step(config: RepetitionConfig) -> FilterStep:
+    return FilterStep(RepetitionFilter(config))

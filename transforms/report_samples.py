@@ -8,11 +8,11 @@ worker sees per-document data beyond a bundle):
 - histograms (counts per bin, bins below): document length before curation (kept + rejected) and
   after (kept), per bucket; languages of kept documents per bucket; the knowledge score of kept
   documents per bucket; the measured value behind each rejection whose detail is ``rule=value``
-  (``MeasuredFilter``: length, repetition, quality), per stage, rule and bucket;
+  (``MeasuredFilter``: length, repetition, quality), per step, rule and bucket;
 - samples: per (bucket, outcome) -- outcome ``kept`` or a rejection reason -- the
   ``samples_per_key`` documents of smallest BLAKE2b hash of their id (independent of input order,
   sharding and worker count), their first ``sample_chars`` characters PII-scrubbed here (rejected
-  documents may have left before the PII stage; kept ones are scrubbed again to be safe). The
+  documents may have left before the PII step; kept ones are scrubbed again to be safe). The
   scrubber sees ``SCRUB_CONTEXT`` characters beyond the cut, so a phone number or e-mail address
   cut at the edge is still recognized (and a placeholder at the edge is kept whole).
 
@@ -40,7 +40,7 @@ UNDETERMINED = "undetermined"  # a text document rejected before language ID gav
 SAMPLES_PER_KEY = 2
 SAMPLE_CHARS = 400
 SCRUB_CONTEXT = 100
-# ``rule=value`` details of the repetition and quality stages; a value must be a whole number
+# ``rule=value`` details of the repetition and quality steps; a value must be a whole number
 # (a detail such as ``lang=en`` or ``max=e5`` is no measurement).
 MEASURED = re.compile(r"^([a-z0-9_]+)=([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(?![0-9A-Za-z_.])")
 _SAMPLES = "samples"
@@ -76,8 +76,8 @@ class _Observe(beam.DoFn):
         else:
             measured = MEASURED.match(detail or "")
             if measured and float(measured.group(2)) > 0:
-                stage = outcome.split(":", 1)[0]
-                yield ("measured", stage, measured.group(1), bucket, log_bin(float(measured.group(2)), "measured"))
+                step = outcome.split(":", 1)[0]
+                yield ("measured", step, measured.group(1), bucket, log_bin(float(measured.group(2)), "measured"))
         head = doc.text[: SAMPLE_CHARS + SCRUB_CONTEXT]
         yield beam.pvalue.TaggedOutput(_SAMPLES, ((bucket, outcome), (_rank(doc.id), doc.id, detail, doc.lang, head)))
 

@@ -15,7 +15,7 @@ from apache_beam.metrics import Metrics
 
 from corpus.readers import ShardTable
 from transforms.phase_io import Verdict
-from transforms.verdicts import VerdictContext, VerdictStage
+from transforms.verdicts import VerdictContext, VerdictStep
 
 REASON = "read:duplicate_id"
 
@@ -36,7 +36,7 @@ class _DuplicatesFn(beam.DoFn):
             yield uid, Verdict(self._priority, REASON, detail)
 
 
-class UniqueSourceIds(VerdictStage):
+class UniqueSourceIds(VerdictStep):
     label = "read.unique_ids"
     columns = ("source_id",)
 

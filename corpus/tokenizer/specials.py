@@ -8,7 +8,7 @@ ids 1-4, and so on; the byte alphabet and BPE merges follow from ``NUM_SPECIAL_T
     1  <|fim_prefix|>    2 <|fim_middle|>   3 <|fim_suffix|>   4 <|fim_pad|>
     5  <|user|>          6 <|assistant|>    7 <|endofturn|>
     8… <|pii:TYPE|>      one per ``corpus.placeholders.PLACEHOLDERS`` entry, in that order
-    …63 <|reserved_N|>   spare ids for tokens a later stage needs without retraining
+    …63 <|reserved_N|>   spare ids for tokens a later version needs without retraining
 
 They are never produced from plain text: ``encode`` treats a literal ``<|endoftext|>`` in a
 document as ordinary bytes unless the caller passes ``allow_special=True`` (tiktoken's rule), so a

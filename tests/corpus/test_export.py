@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from corpus.completion import require_complete
-from corpus.export import ExportError, export, loss_mask, main, position_ids, segments
-from corpus.manifest import Manifest, StageManifest, TokenizerInfo
-from corpus.shards import PAD_BUCKET, PackedRow, StageReader, write_shard
+from corpus.export import ExportError, export, main, position_ids, segments
+from corpus.manifest import Manifest, PhaseManifest, TokenizerInfo
+from corpus.shards import PAD_BUCKET, PackedRow, PhaseReader, loss_mask, write_shard
 from corpus.tokenizer.specials import ENDOFTEXT, FIM_PAD, SPECIAL_TOKENS
 from tests.mixtures.conftest import build, write_curated
 
@@ -44,14 +44,14 @@ def padded_corpus(tmp_path_factory) -> Path:
     specs = {"p1": [[("a", 0, 6), ("b,1", 1, 10)], [("c-fim", 2, 12), ("", PAD_BUCKET, 4)],
                     [("d", 0, 16)], [("e", 1, 3), ("f", 2, 3), ("", PAD_BUCKET, 10)]],
              "p2": [[("g", 2, 9), ("h", 0, 7)]]}
-    stages = []
+    phases = []
     for name, rows in specs.items():
         packed = [_row(r, rng) for r in rows]
         halves = [packed[:2], packed[2:]] if len(packed) > 2 else [packed]
         files = [write_shard(root / name / f"part-{i}.arrow", half, SEQ, relative_to=root) for i, half in enumerate(halves)]
-        stages.append(StageManifest(name=name, seq_len=SEQ, files=files, tokens_per_bucket={}, fim={}))
+        phases.append(PhaseManifest(name=name, seq_len=SEQ, files=files, tokens_per_bucket={}, fim={}))
     Manifest(tokenizer=TokenizerInfo(path="tok", sha256="0" * 64, vocab_size=3000, special_tokens=SPECIALS),
-             stages=stages).save(root)
+             phases=phases).save(root)
     return root
 
 
@@ -61,7 +61,7 @@ def real_corpus(tmp_path_factory, tokenizer_dir_for_export, export_records) -> P
     curated = write_curated(root / "curated", export_records)
     build(curated, tokenizer_dir_for_export, root / "corpus",
           {"fim": {"rate": {"korean": 0.3, "multilingual": 0.3, "code": 0.5}},
-           "stages": {"stage1_name": "stage1", "stage1_seq_len": 128, "stage2_name": "stage2", "stage2_seq_len": 1024}})
+           "context_phases": {"phase1_name": "phase1", "phase1_seq_len": 128, "phase2_name": "phase2", "phase2_seq_len": 1024}})
     return root / "corpus"
 
 
@@ -85,7 +85,7 @@ def export_records():
 
 def our_rows(corpus: Path):
     manifest = Manifest.load(corpus)
-    return {s.name: [StageReader(corpus, s.name).row(i) for i in range(s.rows)] for s in manifest.stages}
+    return {s.name: [PhaseReader(corpus, s.name).row(i) for i in range(s.rows)] for s in manifest.phases}
 
 
 def our_segments(corpus: Path):
@@ -117,11 +117,11 @@ def test_olmo_numpy_dataset_reads_our_rows_masks_and_documents(corpus_fixture, r
     corpus = request.getfixturevalue(corpus_fixture)
     export("olmo", corpus, tmp_path)
     manifest = Manifest.load(corpus)
-    for stage in manifest.stages:
-        rows = our_rows(corpus)[stage.name]
-        paths = sorted((tmp_path / stage.name).glob("part-?????.npy"))
+    for phase in manifest.phases:
+        rows = our_rows(corpus)[phase.name]
+        paths = sorted((tmp_path / phase.name).glob("part-?????.npy"))
         masks = [p.with_name(p.stem + ".label_mask.npy") for p in paths]
-        dataset = NumpyFSLDataset(*paths, sequence_length=stage.seq_len, pad_token_id=PAD, eos_token_id=EOS,
+        dataset = NumpyFSLDataset(*paths, sequence_length=phase.seq_len, pad_token_id=PAD, eos_token_id=EOS,
                                   vocab_size=manifest.tokenizer.vocab_size, dtype=np.uint32, label_mask_paths=masks)
         dataset.prepare()
         assert len(dataset) == len(rows)
@@ -132,8 +132,8 @@ def test_olmo_numpy_dataset_reads_our_rows_masks_and_documents(corpus_fixture, r
         boundaries = [b for p in paths for b in iter_document_indices(p, use_array_if_local=False)]
         expected, first = [], 0
         for path_index, path in enumerate(paths):
-            file_rows = rows[first:first + stage.files[path_index].rows]
-            expected.append([(i * stage.seq_len + s.start, i * stage.seq_len + s.end)
+            file_rows = rows[first:first + phase.files[path_index].rows]
+            expected.append([(i * phase.seq_len + s.start, i * phase.seq_len + s.end)
                              for i, row in enumerate(file_rows) for s in segments(row)])
             first += len(file_rows)
         assert boundaries == [b for per_file in expected for b in per_file]

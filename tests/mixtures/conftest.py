@@ -14,14 +14,15 @@ import pytest
 
 from corpus.config import from_dict
 from corpus.document import CODE, CODE_KIND, KOREAN, MULTILINGUAL, Document
-from corpus.manifest import Manifest
+from corpus.manifest import Manifest, PhaseManifest
 from corpus.parquet import CURATED_SCHEMA, curated_row
+from corpus.shards import PAD_BUCKET, PhaseReader, ShardRow
 from mixtures.build import BuildConfig, run_build
 from tests.conftest import read_sample
 
 SAMPLES = {KOREAN: "ko", MULTILINGUAL: "multi", CODE: "code"}
 # Small sequence lengths keep the tests fast; the production defaults are 4,096 / 32,768.
-SMALL_STAGES = {"stage1_name": "stage1", "stage1_seq_len": 128, "stage2_name": "stage2", "stage2_seq_len": 1024}
+SMALL_PHASES = {"phase1_name": "phase1", "phase1_seq_len": 128, "phase2_name": "phase2", "phase2_seq_len": 1024}
 
 
 def write_curated(root: Path, records: dict[str, list[dict]], knowledge: dict[str, float] | None = None,
@@ -49,23 +50,36 @@ def write_curated(root: Path, records: dict[str, list[dict]], knowledge: dict[st
 def write_curate_stats(curated: Path, upsampling: dict[str, float]) -> Path:
     """The part of curate's ``stats.json`` the build reads, where curate writes it (beside ``curated/``)."""
     path = curated.parent / "stats.json"
-    path.write_text(json.dumps({"stages": {"knowledge": {"upsampling": upsampling}}}), encoding="utf-8")
+    path.write_text(json.dumps({"steps": {"knowledge": {"upsampling": upsampling}}}), encoding="utf-8")
     return path
 
 
+def rows_in_shards(manifest: Manifest, corpus: Path) -> Iterator[tuple[PhaseManifest, ShardRow]]:
+    """Every row of every context phase, in the training order of the files."""
+    for phase in manifest.phases:
+        reader = PhaseReader(corpus, phase.name)
+        for index in range(len(reader)):
+            yield phase, reader.row(index)
+
+
+def document_segments(manifest: Manifest, corpus: Path) -> Iterator[tuple[int, str, int, list[int]]]:
+    """``(seq_len, segment id, FIM mode, token ids)`` of every segment of every row but the padding."""
+    for phase, row in rows_in_shards(manifest, corpus):
+        ends = [*row.seg_starts[1:].tolist(), phase.seq_len]
+        for doc_id, start, end, bucket, fim in zip(row.seg_doc_ids, row.seg_starts.tolist(), ends,
+                                                   row.seg_buckets.tolist(), row.seg_fim.tolist()):
+            if bucket != PAD_BUCKET:
+                yield phase.seq_len, doc_id, fim, row.tokens[start:end].tolist()
+
+
 def segments_in_shards(manifest: Manifest, corpus: Path, eot: int) -> Iterator[tuple[str, str, int, bool]]:
-    """``(stage, segment id, bucket id, ends the copy)`` for every segment piece of every row, read as
+    """``(phase, segment id, bucket id, ends the copy)`` for every segment piece of every row, read as
     the trainer reads them: each copy of a document (or FIM chunk) ends with exactly one
     ``<|endoftext|>``, in whichever row its last piece lies."""
-    from corpus.shards import StageReader
-
-    for stage in manifest.stages:
-        reader = StageReader(corpus, stage.name)
-        for index in range(len(reader)):
-            row = reader.row(index)
-            ends = [*row.seg_starts[1:].tolist(), reader.seq_len]
-            for doc_id, end, bucket in zip(row.seg_doc_ids, ends, row.seg_buckets.tolist()):
-                yield stage.name, doc_id, bucket, bool(row.tokens[end - 1] == eot)
+    for phase, row in rows_in_shards(manifest, corpus):
+        ends = [*row.seg_starts[1:].tolist(), phase.seq_len]
+        for doc_id, end, bucket in zip(row.seg_doc_ids, ends, row.seg_buckets.tolist()):
+            yield phase.name, doc_id, bucket, bool(row.tokens[end - 1] == eot)
 
 
 def copies_in_shards(manifest: Manifest, corpus: Path, eot: int) -> Counter[str]:
@@ -91,7 +105,7 @@ def tokenizer_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def sample_records() -> dict[str, list[dict]]:
     """Korean is the smallest bucket here (so it repeats and the others are sampled down); both
-    other buckets hold documents of 100k characters, longer than a stage-2 row."""
+    other buckets hold documents of 100k characters, longer than a phase-2 row."""
     return {KOREAN: read_sample("ko", 200), MULTILINGUAL: read_sample("multi", 120), CODE: read_sample("code", 200)}
 
 
@@ -107,7 +121,7 @@ def small_records() -> dict[str, list[dict]]:
 @pytest.fixture(scope="session")
 def default_build(tmp_path_factory, tokenizer_dir, small_records) -> tuple[Manifest, Path]:
     """A build at the production sequence lengths (4,096 / 32,768) on a small corpus: most
-    documents fit whole in a stage-1 row, so their segments can be decoded and compared."""
+    documents fit whole in a phase-1 row, so their segments can be decoded and compared."""
     root = tmp_path_factory.mktemp("default_build")
     curated = write_curated(root / "curated", small_records)
     return build(curated, tokenizer_dir, root / "corpus", {"fim": FIM_ALL_BUCKETS}), root / "corpus"

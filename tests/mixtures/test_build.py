@@ -10,9 +10,9 @@ import pytest
 
 from corpus.document import BUCKETS, KOREAN
 from corpus.manifest import Manifest
-from corpus.shards import PAD_BUCKET, StageReader
+from corpus.shards import PAD_BUCKET, PhaseReader
 from mixtures.fim import EOT
-from tests.mixtures.conftest import (SMALL_STAGES, build, copies_in_shards, segments_in_shards, write_curate_stats,
+from tests.mixtures.conftest import (SMALL_PHASES, build, copies_in_shards, segments_in_shards, write_curate_stats,
                                      write_curated)
 
 # The mapping curate recorded (not the default max_repeat 4, so a build that ignored stats.json
@@ -34,7 +34,7 @@ def built(tmp_path_factory, tokenizer_dir, sample_records):
     root = tmp_path_factory.mktemp("build")
     curated = write_curated(root / "curated", sample_records, _knowledge(sample_records))
     write_curate_stats(curated, UPSAMPLING)
-    config = {"stages": SMALL_STAGES, "balance": {"max_doc_copies": MAX_DOC_COPIES}}
+    config = {"context_phases": SMALL_PHASES, "balance": {"max_doc_copies": MAX_DOC_COPIES}}
     manifest = build(curated, tokenizer_dir, root / "corpus", config)
     return manifest, root / "corpus"
 
@@ -46,26 +46,26 @@ def tok(tokenizer_dir):
     return load(tokenizer_dir)
 
 
-def test_each_bucket_holds_a_third_of_the_corpus_and_of_each_stage_within_one_percent(built):
+def test_each_bucket_holds_a_third_of_the_corpus_and_of_each_phase_within_one_percent(built):
     manifest, _ = built
     for bucket in BUCKETS:
         assert manifest.balance["buckets"][bucket]["share"] == pytest.approx(1 / 3, abs=0.01)
-    for stage in manifest.stages:
-        total = sum(stage.tokens_per_bucket.values())
+    for phase in manifest.phases:
+        total = sum(phase.tokens_per_bucket.values())
         assert total > 0
         for bucket in BUCKETS:
-            assert stage.tokens_per_bucket[bucket] / total == pytest.approx(1 / 3, abs=0.01), (stage.name, bucket)
+            assert phase.tokens_per_bucket[bucket] / total == pytest.approx(1 / 3, abs=0.01), (phase.name, bucket)
 
 
-def test_stage2_holds_ten_percent_of_the_tokens_and_prefers_long_documents(built):
+def test_phase2_holds_ten_percent_of_the_tokens_and_prefers_long_documents(built):
     manifest, _ = built
-    stage1, stage2 = manifest.stages
-    tokens = {s.name: sum(s.tokens_per_bucket.values()) for s in (stage1, stage2)}
-    assert tokens[stage2.name] / sum(tokens.values()) == pytest.approx(0.10, abs=0.01)
+    phase1, phase2 = manifest.phases
+    tokens = {s.name: sum(s.tokens_per_bucket.values()) for s in (phase1, phase2)}
+    assert tokens[phase2.name] / sum(tokens.values()) == pytest.approx(0.10, abs=0.01)
     for bucket in ("korean", "multilingual"):  # no FIM chunks: one segment per document copy
         per_segment = {s.name: s.tokens_per_bucket[bucket] / sum(s.stats["fim_per_bucket"][bucket].values())
-                       for s in (stage1, stage2)}
-        assert per_segment[stage2.name] > 3 * per_segment[stage1.name], bucket
+                       for s in (phase1, phase2)}
+        assert per_segment[phase2.name] > 3 * per_segment[phase1.name], bucket
 
 
 def test_small_buckets_repeat_up_to_max_epochs_and_large_ones_are_sampled_down(built):
@@ -82,19 +82,19 @@ def test_knowledge_rich_documents_repeat_in_proportion_to_the_weight_curate_reco
     korean = [r["id"] for r in sample_records[KOREAN]]  # no FIM chunks: ids are document ids
     mean = {s: np.mean([copies[d] for d in korean if scores[d] == s]) for s in (HIGH, LOW)}
     assert mean[HIGH] / mean[LOW] == pytest.approx(2.6, rel=0.15)
-    assert manifest.balance["upsampling"] == {**UPSAMPLING, "source": "curate stats.json: stages.knowledge.upsampling"}
+    assert manifest.balance["upsampling"] == {**UPSAMPLING, "source": "curate stats.json: steps.knowledge.upsampling"}
 
 
 def test_fim_rate_and_psm_spm_ratio_match_the_config_within_statistical_tolerance(built):
     manifest, _ = built
-    for stage in manifest.stages:
-        per_bucket = stage.stats["fim_per_bucket"]
+    for phase in manifest.phases:
+        per_bucket = phase.stats["fim_per_bucket"]
         code = per_bucket["code"]
         n = sum(code.values())
         fim = code["psm"] + code["spm"]
         assert n >= 50
-        assert fim / n == pytest.approx(0.5, abs=4 * np.sqrt(0.25 / n)), stage.name
-        assert code["spm"] / fim == pytest.approx(0.5, abs=4 * np.sqrt(0.25 / fim)), stage.name
+        assert fim / n == pytest.approx(0.5, abs=4 * np.sqrt(0.25 / n)), phase.name
+        assert code["spm"] / fim == pytest.approx(0.5, abs=4 * np.sqrt(0.25 / fim)), phase.name
         for bucket in ("korean", "multilingual"):  # text FIM rate defaults to 0
             assert per_bucket[bucket]["psm"] == per_bucket[bucket]["spm"] == 0
 
@@ -102,10 +102,10 @@ def test_fim_rate_and_psm_spm_ratio_match_the_config_within_statistical_toleranc
 def test_every_row_has_exactly_seq_len_tokens_and_well_formed_segments(built, tok):
     manifest, corpus = built
     eot = tok.special_tokens[EOT]
-    for stage in manifest.stages:
-        reader = StageReader(corpus, stage.name)
-        assert len(reader) == stage.rows > 0
-        assert reader.seq_len == {"stage1": 128, "stage2": 1024}[stage.name]
+    for phase in manifest.phases:
+        reader = PhaseReader(corpus, phase.name)
+        assert len(reader) == phase.rows > 0
+        assert reader.seq_len == {"phase1": 128, "phase2": 1024}[phase.name]
         for index in range(len(reader)):
             row = reader.row(index)
             assert row.tokens.shape == (reader.seq_len,) and row.tokens.dtype == np.uint32
@@ -125,22 +125,22 @@ def test_manifest_verifies_and_records_tokenizer_config_and_counts(built, tokeni
     assert reloaded.tokenizer.vocab_size == tok.vocab_size
     assert reloaded.tokenizer.special_tokens[EOT] == tok.special_tokens[EOT]
     assert set(reloaded.tokenizer.files) == {p.name for p in Path(tokenizer_dir).iterdir()}
-    assert reloaded.config["stages"]["stage2_seq_len"] == 1024
+    assert reloaded.config["context_phases"]["phase2_seq_len"] == 1024
     assert reloaded.provenance["software"]["apache-beam"]
-    for stage in reloaded.stages:
-        rows_tokens = stage.rows * stage.seq_len
-        assert rows_tokens == sum(stage.tokens_per_bucket.values()) + stage.stats["packing"]["padding_tokens"]
-        assert sum(stage.fim.values()) > 0
+    for phase in reloaded.phases:
+        rows_tokens = phase.rows * phase.seq_len
+        assert rows_tokens == sum(phase.tokens_per_bucket.values()) + phase.stats["packing"]["padding_tokens"]
+        assert sum(phase.fim.values()) > 0
 
 
-def test_a_document_is_in_both_stages_only_when_it_has_several_copies(built, tok):
+def test_a_document_is_in_both_phases_only_when_it_has_several_copies(built, tok):
     manifest, corpus = built
-    stages_of: dict[str, set[str]] = {}
+    phases_of: dict[str, set[str]] = {}
     copies: Counter[str] = Counter()
-    for stage, doc_id, bucket, last in segments_in_shards(manifest, corpus, tok.special_tokens[EOT]):
+    for phase, doc_id, bucket, last in segments_in_shards(manifest, corpus, tok.special_tokens[EOT]):
         if bucket in (0, 1):  # text buckets (not code, not padding): no FIM chunks, one EOT per copy
-            stages_of.setdefault(doc_id, set()).add(stage)
+            phases_of.setdefault(doc_id, set()).add(phase)
             copies[doc_id] += int(last)
-    in_both = [d for d, names in stages_of.items() if len(names) == 2]
-    assert in_both, "expected some repeated documents split between the stages"
+    in_both = [d for d, names in phases_of.items() if len(names) == 2]
+    assert in_both, "expected some repeated documents split between the phases"
     assert all(copies[d] >= 2 for d in in_both)

@@ -12,7 +12,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from corpus.completion import MARKER_NAME
 from corpus.manifest import MANIFEST_NAME, Manifest, ManifestError
-from corpus.shards import StageReader
+from corpus.shards import PhaseReader
 from corpus.storage import download
 from corpus.upsampling import UpsamplingConfig
 from mixtures.build import BuildConfig, _ManifestWriter, build_pipeline, tokenizer_info
@@ -36,22 +36,22 @@ def test_a_build_on_an_object_store_writes_the_local_builds_bytes_and_leaves_onl
     curated = memfs.upload(write_curated(tmp_path / "curated", small_records), f"{memtest_root}/curated")
     tokenizer = memfs.upload(tokenizer_dir, f"{memtest_root}/tokenizer")
     corpus = f"{memtest_root}/corpus"
-    stale = [f"{corpus}/stage1_4k/part-99999-00.arrow", f"{corpus}/.build-work/0.bin"]  # an older build's
+    stale = [f"{corpus}/phase1_4k/part-99999-00.arrow", f"{corpus}/.build-work/0.bin"]  # an older build's
     memfs.OBJECTS.update({name: b"left over" for name in stale})
 
     manifest = build(curated, tokenizer, corpus, {"fim": FIM_ALL_BUCKETS}, beam_args=IN_PROCESS)
 
     assert _without_tokenizer_path(manifest) == _without_tokenizer_path(local_manifest)
     objects = memfs.under(corpus)
-    shards = {f"{corpus}/{f.path}": f.sha256 for stage in manifest.stages for f in stage.files}
+    shards = {f"{corpus}/{f.path}": f.sha256 for phase in manifest.phases for f in phase.files}
     # no work dir, temp or stale object; the completion marker is written last (corpus/completion.py)
     assert set(objects) == {*shards, f"{corpus}/{MANIFEST_NAME}", f"{corpus}/{MARKER_NAME}"}
     assert {name: hashlib.sha256(objects[name]).hexdigest() for name in shards} == shards
 
     copy = download(corpus, tmp_path / "copy")
-    for stage in manifest.stages:
-        reader, expected = StageReader(copy, stage.name), StageReader(local_corpus, stage.name)
-        assert len(reader) == stage.rows > 0
+    for phase in manifest.phases:
+        reader, expected = PhaseReader(copy, phase.name), PhaseReader(local_corpus, phase.name)
+        assert len(reader) == phase.rows > 0
         assert (reader.tokens_batch(range(len(reader))) == expected.tokens_batch(range(len(expected)))).all()
 
     Manifest.load(corpus).verify()  # on the object store itself

@@ -29,10 +29,10 @@ def test_rebuild_in_two_worker_processes_is_byte_identical_and_a_new_seed_is_not
 def test_rebuilding_into_the_same_directory_replaces_the_previous_corpus(tmp_path, tokenizer_dir, small_records):
     curated = write_curated(tmp_path / "curated", {b: recs[:10] for b, recs in small_records.items()})
     corpus = tmp_path / "corpus"
-    config = {"stages": {"stage1_seq_len": 64, "stage2_seq_len": 256}}
+    config = {"context_phases": {"phase1_seq_len": 64, "phase2_seq_len": 256}}
     build(curated, tokenizer_dir, corpus, config)
     first = _files(corpus)
-    stale = corpus / "stage1_4k" / "part-99999-00.arrow"
+    stale = corpus / "phase1_4k" / "part-99999-00.arrow"
     stale.write_bytes(b"left over from an older build")
     build(curated, tokenizer_dir, corpus, config)
     assert _files(corpus) == first

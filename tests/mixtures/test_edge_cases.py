@@ -14,7 +14,7 @@ import yaml
 from corpus.config import ConfigError
 from corpus.document import CODE, KOREAN, MULTILINGUAL
 from corpus.manifest import Manifest
-from corpus.shards import StageReader
+from corpus.shards import PhaseReader
 from mixtures.balance import BalanceError
 from mixtures.build import NO_UPSAMPLING, curated_upsampling
 from mixtures.fim import chunk_count
@@ -22,15 +22,15 @@ from mixtures.tokenize import CuratedInputError
 from tests.conftest import read_sample
 from tests.mixtures.conftest import build, write_curate_stats, write_curated
 
-TINY_STAGES = {"stages": {"stage1_seq_len": 64, "stage2_seq_len": 256}}
+TINY_PHASES = {"context_phases": {"phase1_seq_len": 64, "phase2_seq_len": 256}}
 
 
 def _rows_are_exact(manifest: Manifest, corpus) -> None:
-    for stage in manifest.stages:
-        reader = StageReader(corpus, stage.name)
-        assert stage.rows * stage.seq_len == sum(stage.tokens_per_bucket.values()) + stage.stats["packing"]["padding_tokens"]
+    for phase in manifest.phases:
+        reader = PhaseReader(corpus, phase.name)
+        assert phase.rows * phase.seq_len == sum(phase.tokens_per_bucket.values()) + phase.stats["packing"]["padding_tokens"]
         for index in range(len(reader)):
-            assert reader.tokens(index).shape == (stage.seq_len,)
+            assert reader.tokens(index).shape == (phase.seq_len,)
 
 
 def test_a_code_document_longer_than_32k_tokens_is_cut_into_fim_chunks_that_each_fit_a_row(tmp_path, tokenizer_dir):
@@ -41,16 +41,16 @@ def test_a_code_document_longer_than_32k_tokens_is_cut_into_fim_chunks_that_each
     n_tokens = len(tok.encode(longest["text"]))
     assert n_tokens > 32768
     records = {KOREAN: read_sample("ko", 60), MULTILINGUAL: read_sample("multi", 40), CODE: [longest]}
-    # Half the tokens in stage 2, so that one copy of the long document fits its budget.
+    # Half the tokens in phase 2, so that one copy of the long document fits its budget.
     manifest = build(write_curated(tmp_path / "curated", records), tokenizer_dir, tmp_path / "corpus",
-                     {"stages": {"stage2_fraction": 0.5}})
+                     {"context_phases": {"phase2_fraction": 0.5}})
     _rows_are_exact(manifest, tmp_path / "corpus")
-    stage2 = StageReader(tmp_path / "corpus", "stage2_32k")
-    assert stage2.seq_len == 32768
+    phase2 = PhaseReader(tmp_path / "corpus", "phase2_32k")
+    assert phase2.seq_len == 32768
     pieces: dict[str, int] = {}
-    for index in range(len(stage2)):
-        row = stage2.row(index)
-        ends = [*row.seg_starts[1:].tolist(), stage2.seq_len]
+    for index in range(len(phase2)):
+        row = phase2.row(index)
+        ends = [*row.seg_starts[1:].tolist(), phase2.seq_len]
         for doc_id, start, end in zip(row.seg_doc_ids, row.seg_starts.tolist(), ends):
             if doc_id.startswith(longest["id"] + "#"):
                 pieces[doc_id] = pieces.get(doc_id, 0) + end - start
@@ -60,21 +60,21 @@ def test_a_code_document_longer_than_32k_tokens_is_cut_into_fim_chunks_that_each
     assert chunk_count(n_tokens, 32768) <= chunks <= chunk_count(n_tokens, 32768) + 1 and chunks > 1
     assert sorted(pieces) == sorted(f"{longest['id']}#{k}" for k in range(chunks))
     assert sum(pieces.values()) == pytest.approx(n_tokens, rel=0.01)
-    assert max(pieces.values()) <= 32768 and manifest.stage("stage2_32k").stats["packing"]["fim_segments_split"] == 0
+    assert max(pieces.values()) <= 32768 and manifest.phase("phase2_32k").stats["packing"]["fim_segments_split"] == 0
 
 
 def test_a_tiny_corpus_builds_pads_its_last_rows_reports_skipped_documents_and_keeps_rows_exact(tmp_path,
                                                                                                  tokenizer_dir):
     empty = {"id": "empty-doc", "text": ""}
     records = {KOREAN: [*read_sample("ko", 2), empty], MULTILINGUAL: read_sample("multi", 1), CODE: read_sample("code", 2)}
-    manifest = build(write_curated(tmp_path / "curated", records), tokenizer_dir, tmp_path / "corpus", TINY_STAGES)
+    manifest = build(write_curated(tmp_path / "curated", records), tokenizer_dir, tmp_path / "corpus", TINY_PHASES)
     _rows_are_exact(manifest, tmp_path / "corpus")
     Manifest.load(tmp_path / "corpus").verify()
-    assert manifest.stages[0].rows > 0
+    assert manifest.phases[0].rows > 0
     assert manifest.provenance["skipped_documents"] == {"tokenize:empty": 1}
-    for stage in manifest.stages:  # nothing is dropped: a group's rows with room left are padded
-        packing = stage.stats["packing"]
-        assert 0 < packing["padding_tokens"] == round(packing["padding_fraction"] * stage.rows * stage.seq_len)
+    for phase in manifest.phases:  # nothing is dropped: a group's rows with room left are padded
+        packing = phase.stats["packing"]
+        assert 0 < packing["padding_tokens"] == round(packing["padding_fraction"] * phase.rows * phase.seq_len)
 
 
 def test_an_empty_bucket_stops_the_cli_with_a_message_naming_it(tmp_path, tokenizer_dir):
@@ -82,7 +82,7 @@ def test_an_empty_bucket_stops_the_cli_with_a_message_naming_it(tmp_path, tokeni
 
     records = {KOREAN: read_sample("ko", 5), MULTILINGUAL: read_sample("multi", 5)}
     config = tmp_path / "build.yaml"
-    config.write_text(yaml.safe_dump(TINY_STAGES))
+    config.write_text(yaml.safe_dump(TINY_PHASES))
     argv = ["build", "--curated", str(write_curated(tmp_path / "curated", records)), "--tokenizer", str(tokenizer_dir),
             "--output", str(tmp_path / "corpus"), "--config", str(config),
             "--allow-incomplete-input"]  # hand-made curated Parquet: no curate run marked it complete
@@ -92,7 +92,7 @@ def test_an_empty_bucket_stops_the_cli_with_a_message_naming_it(tmp_path, tokeni
 
 def test_small_bucket_cap_builds_without_the_empty_bucket(tmp_path, tokenizer_dir):
     records = {KOREAN: read_sample("ko", 5), MULTILINGUAL: read_sample("multi", 5)}
-    config = {**TINY_STAGES, "balance": {"small_bucket": "cap"}}
+    config = {**TINY_PHASES, "balance": {"small_bucket": "cap"}}
     manifest = build(write_curated(tmp_path / "curated", records), tokenizer_dir, tmp_path / "corpus", config)
     shares = {b: v["share"] for b, v in manifest.balance["buckets"].items()}
     assert shares[CODE] == 0.0
@@ -102,7 +102,7 @@ def test_small_bucket_cap_builds_without_the_empty_bucket(tmp_path, tokenizer_di
 def test_a_total_beyond_max_epochs_is_a_clear_error_naming_the_bucket(tmp_path, tokenizer_dir):
     records = {KOREAN: read_sample("ko", 3), MULTILINGUAL: read_sample("multi", 20), CODE: read_sample("code", 20)}
     with pytest.raises(BalanceError, match="bucket korean has .* epochs > balance.max_epochs=4.0"):
-        build(write_curated(tmp_path / "curated", records), tokenizer_dir, tmp_path / "corpus", TINY_STAGES,
+        build(write_curated(tmp_path / "curated", records), tokenizer_dir, tmp_path / "corpus", TINY_PHASES,
               total_tokens=3_000_000)
 
 
@@ -110,7 +110,7 @@ def test_curated_parquet_without_knowledge_column_means_no_upsampling(tmp_path, 
     records = {KOREAN: read_sample("ko", 20), MULTILINGUAL: read_sample("multi", 10), CODE: read_sample("code", 20)}
     curated = write_curated(tmp_path / "curated", records, drop_knowledge_column=True)
     write_curate_stats(curated, {"threshold": 0.5, "max_repeat": 4.0})
-    manifest = build(curated, tokenizer_dir, tmp_path / "corpus", TINY_STAGES)
+    manifest = build(curated, tokenizer_dir, tmp_path / "corpus", TINY_PHASES)
     korean = manifest.balance["buckets"][KOREAN]
     assert korean["weighted_cost"] == korean["unique_tokens"] * (1 << 16)  # every weight is exactly 1
 
@@ -121,7 +121,7 @@ def test_a_curated_input_without_curate_stats_is_built_without_upsampling_and_sa
     scores = {r["id"]: 1.0 for recs in records.values() for r in recs}  # max_repeat for all, were there a mapping
     with caplog.at_level(logging.WARNING):
         manifest = build(write_curated(tmp_path / "curated", records, scores), tokenizer_dir, tmp_path / "corpus",
-                         TINY_STAGES)
+                         TINY_PHASES)
     korean = manifest.balance["buckets"][KOREAN]
     assert korean["weighted_cost"] == korean["unique_tokens"] * (1 << 16)  # every weight is exactly 1
     assert manifest.balance["upsampling"] == {"threshold": 0.5, "max_repeat": 1.0, "source": "none: no curate stats.json"}
@@ -130,10 +130,10 @@ def test_a_curated_input_without_curate_stats_is_built_without_upsampling_and_sa
 
 def test_curate_stats_without_the_knowledge_record_mean_no_upsampling_and_a_bad_record_is_an_error():
     path = Path("OUT/stats.json")
-    config, source = curated_upsampling({"stages": {"pii": {}}}, path)
-    assert config == NO_UPSAMPLING and source == "none: stats.json has no stages.knowledge.upsampling"
+    config, source = curated_upsampling({"steps": {"pii": {}}}, path)
+    assert config == NO_UPSAMPLING and source == "none: stats.json has no steps.knowledge.upsampling"
     with pytest.raises(ConfigError, match=r"OUT/stats.json: knowledge.upsampling.max_repeat: must be >= 1"):
-        curated_upsampling({"stages": {"knowledge": {"upsampling": {"threshold": 0.5, "max_repeat": 0.5}}}}, path)
+        curated_upsampling({"steps": {"knowledge": {"upsampling": {"threshold": 0.5, "max_repeat": 0.5}}}}, path)
 
 
 def test_a_build_config_that_sets_balance_upsampling_is_told_where_the_setting_lives(tmp_path):
@@ -165,7 +165,7 @@ def test_a_row_with_an_unknown_bucket_is_a_clear_error(tmp_path, tokenizer_dir):
     pq.write_table(table.set_column(table.schema.get_field_index("bucket"), "bucket",
                                     pa.array(["klingon"] * table.num_rows)), path)
     with pytest.raises(CuratedInputError, match="bucket 'klingon'"):
-        build(curated, tokenizer_dir, tmp_path / "corpus", TINY_STAGES)
+        build(curated, tokenizer_dir, tmp_path / "corpus", TINY_PHASES)
 
 
 def test_a_fim_document_that_fits_a_row_only_without_its_sentinels_stays_plain_and_is_counted(tmp_path, tokenizer_dir):
@@ -175,13 +175,13 @@ def test_a_fim_document_that_fits_a_row_only_without_its_sentinels_stays_plain_a
     code = read_sample("code", 3)
     n_tokens = len(tok.encode(code[0]["text"]))
     # Row length n + 2: the plain document fits (n + EOT), its FIM form (n + 3 sentinels + EOT) cannot.
-    config = {"fim": {"rate": {CODE: 1.0}}, "stages": {"stage1_seq_len": n_tokens + 2, "stage2_seq_len": 4 * n_tokens,
-                                                       "stage2_fraction": 0.0}}
+    config = {"fim": {"rate": {CODE: 1.0}}, "context_phases": {"phase1_seq_len": n_tokens + 2, "phase2_seq_len": 4 * n_tokens,
+                                                       "phase2_fraction": 0.0}}
     records = {KOREAN: read_sample("ko", 20), MULTILINGUAL: read_sample("multi", 10), CODE: code}
     manifest = build(write_curated(tmp_path / "curated", records), tokenizer_dir, tmp_path / "corpus", config)
-    stage1 = manifest.stage("stage1_4k")
-    rows = StageReader(tmp_path / "corpus", "stage1_4k")
+    phase1 = manifest.phase("phase1_4k")
+    rows = PhaseReader(tmp_path / "corpus", "phase1_4k")
     whole = [rows.row(i) for i in range(len(rows)) if code[0]["id"] in rows.row(i).seg_doc_ids]
     assert whole and all(r.seg_fim[r.seg_doc_ids.index(code[0]["id"])] == 0 for r in whole)
-    assert stage1.stats["packing"]["fim_without_room"] == len(whole)  # each copy, drawn at rate 1, kept plain
-    assert stage1.stats["packing"]["fim_segments_split"] == 0
+    assert phase1.stats["packing"]["fim_without_room"] == len(whole)  # each copy, drawn at rate 1, kept plain
+    assert phase1.stats["packing"]["fim_segments_split"] == 0

@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 
 from corpus.config import ConfigError, from_dict
 from corpus.document import BUCKET_IDS, BUCKETS, CODE, KOREAN, MULTILINGUAL
-from corpus.shards import PAD_BUCKET, StageReader
+from corpus.shards import PAD_BUCKET, PhaseReader
 from corpus.upsampling import UpsamplingConfig
 from mixtures.balance import BalanceConfig, BalanceError, bucket_targets, copies_on_grid, water_level
 from mixtures.build import BuildConfig
 from mixtures.fim import EOT
 from mixtures.records import TokenizedDoc
 from mixtures.weights import WEIGHT_ONE, DocWeigher, SourceWeight
-from tests.mixtures.conftest import SMALL_STAGES, build, copies_in_shards, write_curated
+from tests.mixtures.conftest import SMALL_PHASES, build, copies_in_shards, write_curated
 
 RATIOS = {KOREAN: 40, MULTILINGUAL: 30, CODE: 30}
 KOREAN_EPOCHS = 2.0  # the per-bucket limit; Korean is the smallest bucket, so it sets the total
@@ -44,7 +44,7 @@ def mixture_build(tmp_path_factory, tokenizer_dir, sample_records):
     records = {**sample_records, KOREAN: korean}
     clusters = {r["id"]: 150 for i, r in enumerate(korean) if _is_big_cluster(i)}
     curated = write_curated(root / "curated", records, cluster_sizes=clusters)
-    config = {"stages": SMALL_STAGES,
+    config = {"context_phases": SMALL_PHASES,
               "balance": {"ratios": RATIOS, "bucket_max_epochs": {KOREAN: KOREAN_EPOCHS},
                           "source_weights": [{"bucket": KOREAN, "pattern": NEWS, "weight": 2.0}],
                           "cluster_weights": "fineweb2", "max_doc_copies": CAP}}
@@ -60,10 +60,10 @@ def shard_copies(mixture_build, tokenizer_dir) -> Counter[str]:
     return copies_in_shards(manifest, corpus, load(tokenizer_dir).special_tokens[EOT])
 
 
-def test_40_30_30_holds_in_the_shards_of_each_stage_within_one_percent(mixture_build):
+def test_40_30_30_holds_in_the_shards_of_each_phase_within_one_percent(mixture_build):
     manifest, corpus, _ = mixture_build
-    for stage in manifest.stages:
-        reader = StageReader(corpus, stage.name)
+    for phase in manifest.phases:
+        reader = PhaseReader(corpus, phase.name)
         tokens = Counter()
         for index in range(len(reader)):  # count what the trainer reads, not what the manifest says
             row = reader.row(index)
@@ -71,10 +71,10 @@ def test_40_30_30_holds_in_the_shards_of_each_stage_within_one_percent(mixture_b
             for bucket, length in zip(row.seg_buckets.tolist(), lengths.tolist()):
                 tokens[bucket] += length
         del tokens[PAD_BUCKET]  # padding is no bucket's text (the trainer masks it)
-        assert len(reader) >= 100, stage.name
+        assert len(reader) >= 100, phase.name
         for bucket in BUCKETS:
             share = tokens[BUCKET_IDS[bucket]] / sum(tokens.values())
-            assert share == pytest.approx(RATIOS[bucket] / 100, abs=0.01), (stage.name, bucket)
+            assert share == pytest.approx(RATIOS[bucket] / 100, abs=0.01), (phase.name, bucket)
     for bucket in BUCKETS:
         assert manifest.balance["buckets"][bucket]["share"] == pytest.approx(RATIOS[bucket] / 100, abs=0.01)
 

@@ -13,18 +13,18 @@ import pytest
 
 from corpus.document import CODE, KOREAN, MULTILINGUAL
 from corpus.placeholders import PLACEHOLDERS, placeholder
-from corpus.shards import FIM_NONE, PAD_BUCKET, StageReader
+from corpus.shards import FIM_NONE
 from corpus.tokenizer.specials import NUM_SPECIAL_TOKENS
 from mixtures.fim import EOT
 from mixtures.tokenize import PII_SPANS, SpanError, encode_with_spans, reserved_spans
 from tests.conftest import read_sample
-from tests.mixtures.conftest import build, write_curated
+from tests.mixtures.conftest import build, document_segments, write_curated
 
 SPAN_TYPE = pa.list_(pa.struct([("start", pa.int32()), ("length", pa.int32()), ("type", pa.string())]))
 TYPES = ("email", "phone", "rrn", "credit_card", "ip_address", "secret", "street_address")
 LITERAL = {"id": "typed-placeholder", "text": "메일은 <|pii:email|> 로 보내세요. Not a boundary: <|endoftext|> end."}
 BAD_SPAN = "bad-span"
-CONFIG = {"fim": {"rate": {KOREAN: 0.5, CODE: 0.5}}, "stages": {"stage1_seq_len": 1024, "stage2_seq_len": 4096}}
+CONFIG = {"fim": {"rate": {KOREAN: 0.5, CODE: 0.5}}, "context_phases": {"phase1_seq_len": 1024, "phase2_seq_len": 4096}}
 
 
 def with_placeholders(text: str, every: int = 5) -> tuple[str, list[dict]]:
@@ -87,18 +87,6 @@ def pii_build(tmp_path_factory, tokenizer_dir, records):
     return manifest, root / "corpus", load(tokenizer_dir)
 
 
-def _segments(manifest, corpus):
-    for stage in manifest.stages:
-        reader = StageReader(corpus, stage.name)
-        for index in range(len(reader)):
-            row = reader.row(index)
-            ends = [*row.seg_starts[1:].tolist(), reader.seq_len]
-            for doc_id, start, end, bucket, fim in zip(row.seg_doc_ids, row.seg_starts.tolist(), ends,
-                                                       row.seg_buckets.tolist(), row.seg_fim.tolist()):
-                if bucket != PAD_BUCKET:
-                    yield stage.seq_len, doc_id, fim, row.tokens[start:end].tolist()
-
-
 def _ordinary_runs(ids: list[int]) -> list[list[int]]:
     runs, run = [], []
     for i in ids:
@@ -117,7 +105,7 @@ def test_recorded_spans_are_reserved_ids_in_the_shards_and_no_placeholder_decode
     texts = {r["id"]: r["text"] for bucket in recs.values() for r in bucket}
     pii_ids = {tok.special_tokens[p] for p in PLACEHOLDERS}
     reserved = whole = 0
-    for seq_len, doc_id, fim, ids in _segments(manifest, corpus):
+    for seq_len, doc_id, fim, ids in document_segments(manifest, corpus):
         if doc_id == LITERAL["id"]:
             continue
         assert not any("<|pii:" in tok.decode(run) for run in _ordinary_runs(ids)), doc_id
@@ -134,7 +122,7 @@ def test_span_encoding_equals_the_tokenizers_own_special_token_encoding(pii_buil
     recs, spans = records
     texts = {r["id"]: r["text"] for bucket in recs.values() for r in bucket}
     checked = 0
-    for seq_len, doc_id, fim, ids in _segments(manifest, corpus):
+    for seq_len, doc_id, fim, ids in document_segments(manifest, corpus):
         text = texts.get(doc_id)
         if fim == FIM_NONE and text and spans[doc_id] and ids[-1] == tok.special_tokens[EOT]:
             expected = tok.encode(text, allow_special=True)  # every placeholder here is a span
@@ -148,7 +136,7 @@ def test_a_literal_placeholder_curate_did_not_record_stays_ordinary_tokens(pii_b
     manifest, corpus, tok = pii_build
     specials = set(range(NUM_SPECIAL_TOKENS)) - {tok.special_tokens[EOT]}
     found = 0
-    for _, doc_id, fim, ids in _segments(manifest, corpus):
+    for _, doc_id, fim, ids in document_segments(manifest, corpus):
         if doc_id == LITERAL["id"] and fim == FIM_NONE:
             assert not specials & set(ids) and ids.count(tok.special_tokens[EOT]) == 1
             assert tok.decode(ids[:-1]) == LITERAL["text"]  # "<|pii:email|>" and "<|endoftext|>" as typed

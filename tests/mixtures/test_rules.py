@@ -1,5 +1,5 @@
 """The build's pure rules, without Beam: FIM split/arrangement, chunking, balance targets and
-rounding, stage-2 fill, best-fit row packing."""
+rounding, phase-2 fill, best-fit row packing."""
 from __future__ import annotations
 
 import numpy as np
@@ -15,7 +15,7 @@ from mixtures.fim import (EOT, FIM_ROOM, MIDDLE, PAD, PREFIX, SUFFIX, arrange, c
 from mixtures.pack import BestFitRows, materialize, pack_group, pack_order
 from mixtures.records import PackUnit, Segment
 from mixtures.token_store import StoreReader, StoreWriter
-from mixtures.staging import SELECT_EXACT, _LengthHistogram, cost_class, selected, stage2_plan
+from mixtures.context_phases import SELECT_EXACT, _LengthHistogram, cost_class, selected, phase2_plan
 
 SPECIAL = {EOT: 0, PREFIX: 1, MIDDLE: 2, SUFFIX: 3, PAD: 4}
 
@@ -111,10 +111,10 @@ def _cell(costs: list[int], hashes: list[int]) -> list:
     return [len(costs), sum(costs), sorted(zip(hashes, costs))[:SELECT_EXACT]]
 
 
-def test_stage2_fill_takes_the_longest_copies_that_fit_exactly_by_smallest_hash():
+def test_phase2_fill_takes_the_longest_copies_that_fit_exactly_by_smallest_hash():
     hist = {"korean": {(500, 0): _cell([500] * 2, [7, 9]), (300, 0): _cell([300], [5]),
                        (100, 0): _cell([100] * 4, [1, 2, 3, 4]), (10, 0): _cell([10] * 100, list(range(100)))}}
-    plan = stage2_plan(hist, 0.5)["korean"]  # total 2700 -> budget 1350
+    plan = phase2_plan(hist, 0.5)["korean"]  # total 2700 -> budget 1350
     rules = plan["rules"]
     assert plan["budget"] == 1350
     assert rules[(500, 0)] == (None, 1.0) and rules[(300, 0)] == (None, 1.0)  # 1300 taken
@@ -125,7 +125,7 @@ def test_stage2_fill_takes_the_longest_copies_that_fit_exactly_by_smallest_hash(
 
 
 def test_a_partial_cell_of_two_long_copies_takes_exactly_one():
-    plan = stage2_plan({"code": {(1000, 0): _cell([1000, 1000], [11, 99]),
+    plan = phase2_plan({"code": {(1000, 0): _cell([1000, 1000], [11, 99]),
                                  (1, 0): _cell([1] * 1000, list(range(1000)))}}, 0.5)["code"]
     assert plan["rules"][(1000, 0)] == (11, 1.0)  # one of the two, the one with the smaller hash
 
@@ -134,7 +134,7 @@ def test_copies_of_different_lengths_in_one_cost_class_fill_the_budget_exactly()
     # 1000..1003 share a class; the smallest hashes go while their exact costs fit: 1003 + 1000.
     assert {cost_class(c) for c in (1000, 1001, 1002, 1003)} == {1000}
     hist = {"korean": {(1000, 0): _cell([1003, 1000, 1002, 1001], [1, 2, 3, 4]), (1, 0): _cell([1] * 2, [0, 1])}}
-    plan = stage2_plan(hist, 0.5)["korean"]  # total 4008 -> budget 2004
+    plan = phase2_plan(hist, 0.5)["korean"]  # total 4008 -> budget 2004
     assert plan["rules"][(1000, 0)] == (2, 1.0) and plan["rules"][(1, 0)] == (0, 1.0)
     assert plan["planned"] == 2004
 

@@ -8,8 +8,9 @@ from collections import defaultdict
 
 import pytest
 
-from corpus.shards import FIM_NONE, FIM_PSM, FIM_SPM, PAD_BUCKET, StageReader
+from corpus.shards import FIM_NONE, FIM_PSM, FIM_SPM
 from mixtures.fim import EOT, MIDDLE, PREFIX, SUFFIX
+from tests.mixtures.conftest import document_segments
 
 
 @pytest.fixture(scope="module")
@@ -27,19 +28,9 @@ def texts(small_records) -> dict[str, str]:
 def _segments(default_build, eot: int):
     """(seq_len, doc id, fim mode, ids without a closing EOT, whether it closed with EOT) of every
     non-padding segment of every row."""
-    manifest, corpus = default_build
-    for stage in manifest.stages:
-        reader = StageReader(corpus, stage.name)
-        for index in range(len(reader)):
-            row = reader.row(index)
-            ends = [*row.seg_starts[1:].tolist(), reader.seq_len]
-            for doc_id, start, end, bucket, fim in zip(row.seg_doc_ids, row.seg_starts.tolist(), ends,
-                                                       row.seg_buckets.tolist(), row.seg_fim.tolist()):
-                if bucket == PAD_BUCKET:
-                    continue
-                ids = row.tokens[start:end].tolist()
-                closed = ids[-1] == eot
-                yield stage.seq_len, doc_id, fim, ids[:-1] if closed else ids, closed
+    for seq_len, doc_id, fim, ids in document_segments(*default_build):
+        closed = ids[-1] == eot
+        yield seq_len, doc_id, fim, ids[:-1] if closed else ids, closed
 
 
 def _unfim(fim: int, ids: list[int], tok) -> str:

@@ -1,5 +1,5 @@
 """What curate writes about PII: rejected and error rows scrubbed (or without text) unless the
-config asks for raw text, and ``pii_spans`` that index exactly the placeholders the stage wrote
+config asks for raw text, and ``pii_spans`` that index exactly the placeholders the step wrote
 (never a placeholder typed in the raw input)."""
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_rejected_and_error_rows_carry_no_raw_pii_by_default(default_run):
     assert stats["totals"]["chars_rejected"] == len(f"주민번호 {RRN}")  # the funnel counts what was read
 
 
-def test_pii_spans_index_exactly_the_placeholders_the_stage_wrote(default_run):
+def test_pii_spans_index_exactly_the_placeholders_the_step_wrote(default_run):
     (doc,) = _rows(default_run / "curated" / "korean")
     spans = doc["pii_spans"]
     assert [(s["type"], doc["text"][s["start"]:s["start"] + s["length"]]) for s in spans] == [

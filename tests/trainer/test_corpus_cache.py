@@ -13,7 +13,7 @@ from tests.mixtures import memfs
 from tests.trainer.test_train import run_trainer, trajectory, write_config, write_tokenizer
 from trainer import train
 from trainer.corpus_cache import CorpusFetchError, CorpusSource
-from trainer.data import ShardLoader, corpus_fingerprint, plan_stages
+from trainer.data import ShardLoader, corpus_fingerprint, plan_training_phases
 from trainer.synthetic import write_corpus
 
 URL = "memtest://corpus-cache-test/corpus"
@@ -22,14 +22,14 @@ GLOBAL_BATCH_TOKENS = 256  # 8 rows of 32
 
 @pytest.fixture()
 def corpus(tmp_path) -> Path:
-    local = write_corpus(tmp_path / "corpus", [("stage1_4k", 32, 40), ("stage2_32k", 64, 12)], files_per_stage=4)
+    local = write_corpus(tmp_path / "corpus", [("phase1_4k", 32, 40), ("phase2_32k", 64, 12)], files_per_phase=4)
     memfs.upload(local, URL)
     yield local
     memfs.clear("memtest://corpus-cache-test")
 
 
 def _loader(source: CorpusSource, rank: int = 0, world_size: int = 1) -> ShardLoader:
-    plans = plan_stages(source.manifest, GLOBAL_BATCH_TOKENS, 64, world_size)
+    plans = plan_training_phases(source.manifest, GLOBAL_BATCH_TOKENS, 64, world_size)
     return ShardLoader(source.root, plans, corpus_fingerprint(source.manifest), rank, world_size, seed=0,
                        document_masking=True, fetch=source.fetch)
 
@@ -47,16 +47,16 @@ def test_url_corpus_gives_the_local_batches_and_fetches_only_the_shards_read(cor
     batch, expected = from_url.next_step(), from_disk.next_step()
     for got, want in zip(batch.micro_batches, expected.micro_batches):
         assert np.array_equal(got.tokens, want.tokens) and np.array_equal(got.labels, want.labels)
-    files = remote.manifest.stage("stage1_4k").files
+    files = remote.manifest.phase("phase1_4k").files
     starts = np.cumsum([0] + [f.rows for f in files])
     read = {files[np.searchsorted(starts, row, side="right") - 1].path for row in batch.rows}
-    assert _cached(remote) == read  # stage-1 shards this step read, nothing of stage 2
-    assert not any(name.startswith("stage2_32k") for name in _cached(remote))
+    assert _cached(remote) == read  # phase-1 shards this step read, nothing of phase 2
+    assert not any(name.startswith("phase2_32k") for name in _cached(remote))
 
 
 def test_a_damaged_cached_shard_is_fetched_again(corpus, tmp_path):
     first = CorpusSource(URL, tmp_path / "cache")
-    name = first.manifest.stage("stage1_4k").files[0].path
+    name = first.manifest.phase("phase1_4k").files[0].path
     path = first.local_file(name)
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF  # same size, other bytes: only the hash tells
@@ -67,7 +67,7 @@ def test_a_damaged_cached_shard_is_fetched_again(corpus, tmp_path):
 
 def test_a_remote_shard_that_does_not_match_the_manifest_is_a_clear_error(corpus, tmp_path):
     source = CorpusSource(URL, tmp_path / "cache")
-    name = source.manifest.stage("stage2_32k").files[1].path
+    name = source.manifest.phase("phase2_32k").files[1].path
     memfs.OBJECTS[f"{URL}/{name}"] = memfs.OBJECTS[f"{URL}/{name}"][:-8] + b"\0" * 8
     with pytest.raises(CorpusFetchError, match=f"{name}: downloaded .* sha256 .*manifest says"):
         source.local_file(name)
@@ -77,7 +77,7 @@ def test_a_remote_shard_that_does_not_match_the_manifest_is_a_clear_error(corpus
 def test_trainer_trains_the_same_steps_from_a_url_as_from_the_directory(tmp_path):
     local = tmp_path / "corpus"
     write_tokenizer(local / "tokenizer")
-    write_corpus(local, [("stage1_4k", 32, 53), ("stage2_32k", 64, 40)])
+    write_corpus(local, [("phase1_4k", 32, 53), ("phase2_32k", 64, 40)])
     url = memfs.upload(local, "memtest://corpus-cache-train/corpus")
     try:
         config = write_config(tmp_path / "train.yaml", global_batch_tokens=512, checkpoint={"every_steps": 10})

@@ -1,4 +1,4 @@
-"""The stateful loader: disjoint per-rank rows, global state that resumes on another rank count, stage plans."""
+"""The stateful loader: disjoint per-rank rows, global state that resumes on another rank count, phase plans."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,7 +13,7 @@ from corpus.manifest import Manifest
 from corpus.shards import FIM_NONE, FIM_PSM, PAD_BUCKET, PackedRow
 from corpus.tokenizer.specials import ENDOFTEXT, FIM_MIDDLE, FIM_PAD, FIM_PREFIX, FIM_SUFFIX
 from trainer.synthetic import EOS, write_corpus, write_rows
-from trainer.data import (DataError, ShardLoader, corpus_fingerprint, plan_stages, segment_layout,
+from trainer.data import (DataError, ShardLoader, corpus_fingerprint, plan_training_phases, segment_layout,
                           verify_corpus_files)
 from trainer.model import IGNORE_INDEX
 from trainer.permutation import RowPermutation
@@ -24,23 +24,23 @@ GLOBAL_BATCH_TOKENS = 256  # 8 rows of 32, 4 rows of 64
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    # stage 1: 8 full steps and a 3-row tail; stage 2: 5 full steps.
-    return write_corpus(tmp_path_factory.mktemp("corpus"), [("stage1_4k", 32, 67), ("stage2_32k", 64, 20)])
+    # phase 1: 8 full steps and a 3-row tail; phase 2: 5 full steps.
+    return write_corpus(tmp_path_factory.mktemp("corpus"), [("phase1_4k", 32, 67), ("phase2_32k", 64, 20)])
 
 
 def loader_for(corpus: Path, rank: int, world_size: int, micro_batch_tokens: int = 64) -> ShardLoader:
     manifest = Manifest.load(corpus)
-    plans = plan_stages(manifest, GLOBAL_BATCH_TOKENS, micro_batch_tokens, world_size)
+    plans = plan_training_phases(manifest, GLOBAL_BATCH_TOKENS, micro_batch_tokens, world_size)
     return ShardLoader(corpus, plans, corpus_fingerprint(manifest), rank, world_size, seed=0, document_masking=True)
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 64, 1000, 4099])
 def test_row_permutation_is_a_bijection(n: int):
-    rows = RowPermutation(n, seed=5, salt="stage1_4k")(np.arange(n))
+    rows = RowPermutation(n, seed=5, salt="phase1_4k")(np.arange(n))
     assert sorted(rows.tolist()) == list(range(n))
 
 
-def test_row_permutation_depends_on_seed_and_stage_salt():
+def test_row_permutation_depends_on_seed_and_phase_salt():
     positions = np.arange(500)
     base = RowPermutation(500, 0, "a")(positions)
     assert not np.array_equal(base, RowPermutation(500, 1, "a")(positions))
@@ -68,7 +68,7 @@ def test_labels_never_cross_a_document_boundary(corpus: Path):
 
 def test_ranks_read_disjoint_slices_that_make_up_the_global_batch(corpus: Path):
     single, rank0, rank1 = loader_for(corpus, 0, 1), loader_for(corpus, 0, 2), loader_for(corpus, 1, 2)
-    for _ in range(13):  # every step of both stages
+    for _ in range(13):  # every step of both phases
         whole, a, b = single.next_step(), rank0.next_step(), rank1.next_step()
         assert np.array_equal(np.concatenate([a.rows, b.rows]), whole.rows)
         assert not set(a.rows) & set(b.rows)
@@ -81,13 +81,13 @@ def test_resume_from_two_ranks_onto_one_consumes_exactly_the_rows_not_yet_seen(c
     for _ in range(5):
         for loader in ranks:
             batch = loader.next_step()
-            seen[batch.stage_index] += batch.rows.tolist()
+            seen[batch.phase_index] += batch.rows.tolist()
     state = ranks[0].state_dict()
     assert state == ranks[1].state_dict()  # the state is global: no rank in it
     resumed = loader_for(corpus, 0, 1)
     resumed.load_state_dict(state)
     while (batch := resumed.next_step()) is not None:
-        seen[batch.stage_index] += batch.rows.tolist()
+        seen[batch.phase_index] += batch.rows.tolist()
     plans = resumed.plans
     for index, plan in enumerate(plans):
         assert len(seen[index]) == len(set(seen[index])) == plan.steps * plan.rows_per_step
@@ -95,14 +95,25 @@ def test_resume_from_two_ranks_onto_one_consumes_exactly_the_rows_not_yet_seen(c
     assert set(seen[1]) == set(range(plans[1].rows))
 
 
+def test_a_checkpoint_state_from_before_the_context_phase_rename_resumes_at_the_same_position(corpus: Path):
+    loader = loader_for(corpus, 0, 1)
+    while loader.next_step().phase_index == 0:
+        pass
+    state = loader.state_dict()
+    older = {("stage_index" if key == "phase_index" else key): value for key, value in state.items()}
+    resumed = loader_for(corpus, 0, 1)
+    resumed.load_state_dict(older)
+    assert resumed.state_dict() == state and state["phase_index"] == 1
+
+
 def test_plan_keeps_the_global_batch_constant_in_tokens_and_derives_micro_batches(corpus: Path):
-    s1, s2 = plan_stages(Manifest.load(corpus), GLOBAL_BATCH_TOKENS, micro_batch_tokens=64, world_size=2)
+    s1, s2 = plan_training_phases(Manifest.load(corpus), GLOBAL_BATCH_TOKENS, micro_batch_tokens=64, world_size=2)
     assert s1.tokens_per_step == s2.tokens_per_step == GLOBAL_BATCH_TOKENS
     assert (s1.rows_per_step, s1.micro_rows, s1.accumulation, s1.steps) == (8, 2, 2, 8)
     assert (s2.rows_per_step, s2.micro_rows, s2.accumulation, s2.steps) == (4, 1, 2, 5)
 
 
-def test_loader_switches_stage_after_the_planned_steps(corpus: Path):
+def test_loader_switches_phase_after_the_planned_steps(corpus: Path):
     loader = loader_for(corpus, 0, 1)
     seq_lens = [loader.next_step().plan.seq_len for _ in range(13)]
     assert seq_lens == [32] * 8 + [64] * 5
@@ -111,33 +122,33 @@ def test_loader_switches_stage_after_the_planned_steps(corpus: Path):
 def test_plan_rejects_batches_that_do_not_fit(corpus: Path):
     manifest = Manifest.load(corpus)
     with pytest.raises(DataError, match="not a multiple"):
-        plan_stages(manifest, 100, 64, 1)
+        plan_training_phases(manifest, 100, 64, 1)
     with pytest.raises(DataError, match="does not split"):
-        plan_stages(manifest, GLOBAL_BATCH_TOKENS, 64, 3)
+        plan_training_phases(manifest, GLOBAL_BATCH_TOKENS, 64, 3)
     with pytest.raises(DataError, match="fewer than one global batch"):
-        plan_stages(manifest, 64 * 32, 64, 1)
+        plan_training_phases(manifest, 64 * 32, 64, 1)
 
 
-def test_an_empty_stage_is_skipped_but_an_all_empty_corpus_is_an_error(tmp_path: Path):
-    partly = write_corpus(tmp_path / "partly", [("stage1_4k", 32, 67), ("stage2_32k", 64, 0)], seed=3)
-    assert [p.name for p in plan_stages(Manifest.load(partly), GLOBAL_BATCH_TOKENS, 64, 1)] == ["stage1_4k"]
-    empty = write_corpus(tmp_path / "empty", [("stage1_4k", 32, 0), ("stage2_32k", 64, 0)], seed=3)
-    with pytest.raises(DataError, match="every stage of the corpus is empty"):
-        plan_stages(Manifest.load(empty), GLOBAL_BATCH_TOKENS, 64, 1)
+def test_an_empty_phase_is_skipped_but_an_all_empty_corpus_is_an_error(tmp_path: Path):
+    partly = write_corpus(tmp_path / "partly", [("phase1_4k", 32, 67), ("phase2_32k", 64, 0)], seed=3)
+    assert [p.name for p in plan_training_phases(Manifest.load(partly), GLOBAL_BATCH_TOKENS, 64, 1)] == ["phase1_4k"]
+    empty = write_corpus(tmp_path / "empty", [("phase1_4k", 32, 0), ("phase2_32k", 64, 0)], seed=3)
+    with pytest.raises(DataError, match="every phase of the corpus is empty"):
+        plan_training_phases(Manifest.load(empty), GLOBAL_BATCH_TOKENS, 64, 1)
 
 
 def test_loader_refuses_state_from_another_corpus(corpus: Path, tmp_path: Path):
-    other = write_corpus(tmp_path / "other", [("stage1_4k", 32, 67), ("stage2_32k", 64, 20)], seed=9)
+    other = write_corpus(tmp_path / "other", [("phase1_4k", 32, 67), ("phase2_32k", 64, 20)], seed=9)
     state = loader_for(other, 0, 1).state_dict()
     with pytest.raises(DataError, match="different corpus"):
         loader_for(corpus, 0, 1).load_state_dict(state)
 
 
 def test_verify_reports_a_shard_that_changed_after_the_build(tmp_path: Path):
-    root = write_corpus(tmp_path / "c", [("stage1_4k", 32, 20)])
+    root = write_corpus(tmp_path / "c", [("phase1_4k", 32, 20)])
     manifest = Manifest.load(root)
     assert verify_corpus_files(manifest, 0, 1) == []
-    shard = root / manifest.stages[0].files[1].path
+    shard = root / manifest.phases[0].files[1].path
     data = bytearray(shard.read_bytes())
     data[-100] ^= 0xFF
     shard.write_bytes(bytes(data))
@@ -163,9 +174,9 @@ def padded_rows() -> list[PackedRow]:
 
 
 def padded_loader(tmp_path: Path, document_masking: bool, fim_pad_id: int | None = PAD) -> ShardLoader:
-    root = write_rows(tmp_path / f"padded-{document_masking}", [("stage1_4k", 16, padded_rows())], 100, SPECIALS)
+    root = write_rows(tmp_path / f"padded-{document_masking}", [("phase1_4k", 16, padded_rows())], 100, SPECIALS)
     manifest = Manifest.load(root)
-    plans = plan_stages(manifest, 32, 32, 1)
+    plans = plan_training_phases(manifest, 32, 32, 1)
     return ShardLoader(root, plans, corpus_fingerprint(manifest), 0, 1, seed=0, document_masking=document_masking,
                        fim_pad_id=fim_pad_id)
 
@@ -212,7 +223,7 @@ def test_prefetching_loader_yields_the_same_steps_and_saves_the_state_of_what_wa
         time.sleep(0.01)
     state = first.state_dict()
     ahead = first.loader.state_dict()
-    assert first._queue.full() and (ahead["stage_index"], ahead["position"]) > (state["stage_index"], state["position"])
+    assert first._queue.full() and (ahead["phase_index"], ahead["position"]) > (state["phase_index"], state["position"])
     first.close()
     after_five = loader_for(corpus, 0, 1)
     for _ in range(5):
@@ -225,7 +236,7 @@ def test_prefetching_loader_yields_the_same_steps_and_saves_the_state_of_what_wa
         rest.append(batch)
     assert resumed.next_step() is None
     for got, want in zip(consumed + rest, expected, strict=True):
-        assert (got.stage_index, got.position) == (want.stage_index, want.position)
+        assert (got.phase_index, got.position) == (want.phase_index, want.position)
         assert np.array_equal(got.rows, want.rows)
         for a, b in zip(got.micro_batches, want.micro_batches, strict=True):
             assert torch.equal(a.tokens, b.tokens) and torch.equal(a.labels, b.labels)

@@ -26,7 +26,7 @@ from trainer.model import Layout
 VOCAB = 256  # write_corpus default
 ROOT = Path(__file__).resolve().parents[2]
 GLOBAL_BATCH_TOKENS = 512  # 16 rows at seq 32, 8 rows at seq 64
-STEPS = 6  # 3 steps of stage 1 (53 rows: 3 full batches + 5 tail rows), then 3 of stage 2
+STEPS = 6  # 3 steps of phase 1 (53 rows: 3 full batches + 5 tail rows), then 3 of phase 2
 
 
 def write_config(path: Path, **overrides) -> Path:
@@ -46,7 +46,7 @@ def metrics(run_dir: Path) -> list[dict]:
 
 
 def trajectory(run_dir: Path) -> list[tuple]:
-    return [(m["step"], m["stage"], m["seq_len"], m["stage_position"], m["loss"], m["grad_norm"], m["lr"])
+    return [(m["step"], m["phase"], m["seq_len"], m["phase_position"], m["loss"], m["grad_norm"], m["lr"])
             for m in metrics(run_dir)]
 
 
@@ -76,7 +76,7 @@ def write_tokenizer(directory: Path) -> int:
 def corpus(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("corpus")
     vocab = write_tokenizer(root / "tokenizer")
-    return write_corpus(root, [("stage1_4k", 32, 53), ("stage2_32k", 64, 40)], vocab_size=vocab)
+    return write_corpus(root, [("phase1_4k", 32, 53), ("phase2_32k", 64, 40)], vocab_size=vocab)
 
 
 @pytest.fixture(scope="module")
@@ -99,14 +99,14 @@ def bf16_run(corpus: Path, tmp_path_factory) -> Path:
     return out / "run"
 
 
-def test_stage_switch_happens_after_stage_one_tokens_with_the_long_seq_len(straight_run: Path):
+def test_phase_switch_happens_after_phase_one_tokens_with_the_long_seq_len(straight_run: Path):
     rows = metrics(straight_run)
-    assert [(m["stage"], m["seq_len"]) for m in rows] == [("stage1_4k", 32)] * 3 + [("stage2_32k", 64)] * 3
+    assert [(m["phase"], m["seq_len"]) for m in rows] == [("phase1_4k", 32)] * 3 + [("phase2_32k", 64)] * 3
     assert [m["tokens"] for m in rows] == [GLOBAL_BATCH_TOKENS * s for s in range(1, STEPS + 1)]
-    assert [m["stage_position"] for m in rows] == [0, 16, 32, 0, 8, 16]
-    stages = json.loads((straight_run / "run.json").read_text())["stages"]
-    assert [(s["name"], s["rope_base"], s["steps"], s["tail_rows"]) for s in stages] == [
-        ("stage1_4k", 10_000.0, 3, 5), ("stage2_32k", 500_000.0, 5, 0)]
+    assert [m["phase_position"] for m in rows] == [0, 16, 32, 0, 8, 16]
+    phases = json.loads((straight_run / "run.json").read_text())["phases"]
+    assert [(s["name"], s["rope_base"], s["steps"], s["tail_rows"]) for s in phases] == [
+        ("phase1_4k", 10_000.0, 3, 5), ("phase2_32k", 500_000.0, 5, 0)]
     assert read_complete(latest_complete(straight_run / "checkpoints"))["model_config"]["rope_base"] == 500_000.0
 
 
@@ -144,8 +144,8 @@ def test_two_gloo_processes_then_resume_on_one_trains_every_row_once(corpus: Pat
     run_trainer(corpus, tmp_path / "run", config, STEPS)  # one process picks up the two-process checkpoint
     ours, reference = metrics(tmp_path / "run"), metrics(straight_run)
     # The global positions (hence rows: the order is rank-independent) continue exactly where two ranks stopped.
-    assert [(m["stage"], m["stage_position"], m["tokens"]) for m in ours] == [
-        (m["stage"], m["stage_position"], m["tokens"]) for m in reference]
+    assert [(m["phase"], m["phase_position"], m["tokens"]) for m in ours] == [
+        (m["phase"], m["phase_position"], m["tokens"]) for m in reference]
     for a, b in zip(ours, reference):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-3)
 
@@ -183,7 +183,7 @@ def test_activation_checkpointing_recomputes_the_same_training_step(corpus: Path
 
 
 def test_loss_falls_on_a_small_corpus(tmp_path: Path):
-    corpus = write_corpus(tmp_path / "corpus", [("stage1_4k", 32, 200)])
+    corpus = write_corpus(tmp_path / "corpus", [("phase1_4k", 32, 200)])
     config = write_config(tmp_path / "train.yaml", global_batch_tokens=256, param_dtype="float32",
                           optim={"warmup_steps": 2, "lr": 1.0e-2}, checkpoint={"every_steps": 100})
     run_trainer(corpus, tmp_path / "run", config, 25)
@@ -221,7 +221,7 @@ def test_export_loads_in_transformers_and_gives_our_logits_and_training_token_id
 
 
 def test_sigterm_checkpoints_the_current_step_and_exits_cleanly(tmp_path: Path):
-    corpus = write_corpus(tmp_path / "corpus", [("stage1_4k", 32, 4000)])
+    corpus = write_corpus(tmp_path / "corpus", [("phase1_4k", 32, 4000)])
     config = write_config(tmp_path / "train.yaml", checkpoint={"every_steps": 1000})
     run = tmp_path / "run"
     process = subprocess.Popen([sys.executable, "-m", "trainer.train", "--corpus", str(corpus), "--preset", "tiny",

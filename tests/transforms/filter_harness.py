@@ -1,4 +1,4 @@
-"""Runs one curation stage on a few documents on Beam's DirectRunner and checks what came out.
+"""Runs one curation step on a few documents on Beam's DirectRunner and checks what came out.
 
 Shared by the per-filter tests (langid, length, repetition, quality): they prove the filter's
 decisions survive the real Beam wiring (tagged outputs, reasons, counters), not only ``apply``.
@@ -12,16 +12,16 @@ from apache_beam.testing.util import assert_that, equal_to
 from corpus.document import Document
 
 
-def run_stage(stage: beam.PTransform, docs: list[Document], *, kept: list[tuple[str, str]],
+def run_step(step: beam.PTransform, docs: list[Document], *, kept: list[tuple[str, str]],
               rejected: list[tuple[str, str]]) -> dict[str, int]:
-    """Apply ``stage`` to ``docs``; assert kept ``(id, bucket)`` and rejected ``(id, reason)``
-    pairs (any order). Returns the stage's committed counters, ``{name: value}``."""
+    """Apply ``step`` to ``docs``; assert kept ``(id, bucket)`` and rejected ``(id, reason)``
+    pairs (any order). Returns the step's committed counters, ``{name: value}``."""
     with beam.Pipeline(runner="DirectRunner") as pipeline:
-        outputs = pipeline | beam.Create(docs) | stage
+        outputs = pipeline | beam.Create(docs) | step
         assert_that(outputs["kept"] | "KeptIds" >> beam.Map(lambda d: (d.id, d.bucket)),
                     equal_to(kept), label="CheckKept")
         assert_that(outputs["rejected"] | "RejectedIds" >> beam.Map(lambda r: (r.doc.id, r.reason)),
                     equal_to(rejected), label="CheckRejected")
     result = pipeline.result
-    counters = result.metrics().query(MetricsFilter().with_namespace(stage.label))["counters"]
+    counters = result.metrics().query(MetricsFilter().with_namespace(step.label))["counters"]
     return {c.key.metric.name: c.committed for c in counters}

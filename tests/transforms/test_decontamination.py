@@ -14,7 +14,7 @@ import pytest
 import beam_pipeline
 from corpus.config import ConfigError
 from corpus.document import Document
-from transforms.decontamination import (DecontaminationConfig, DecontaminationStage, EvalSetConfig, cut_pieces,
+from transforms.decontamination import (DecontaminationConfig, DecontaminationStep, EvalSetConfig, cut_pieces,
                                         eval_items, with_cli_eval_sets)
 from transforms.eval_ngrams import eval_item_words, ngram_hashes, word_hashes, words_of
 from transforms.record_files import RecordFileError
@@ -44,7 +44,7 @@ def doc(doc_id: str, text: str) -> Document:
 def run(config: DecontaminationConfig, docs: list[Document], out: Path) -> tuple[dict, dict, dict]:
     """(kept text by id, rejection reason by id, stats) of one DirectRunner run."""
     with beam.Pipeline(runner="DirectRunner") as pipeline:
-        result = pipeline | beam.Create(docs) | DecontaminationStage(config)
+        result = pipeline | beam.Create(docs) | DecontaminationStep(config)
         _ = (result["kept"] | "K" >> beam.Map(lambda d: json.dumps(["kept", d.id, d.text]))
              | "WK" >> beam.io.WriteToText(str(out / "kept")))
         _ = (result["rejected"] | "R" >> beam.Map(lambda r: json.dumps(["rejected", r.doc.id, r.reason]))
@@ -146,18 +146,18 @@ def test_empty_eval_file_is_a_clear_error_at_construction(tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     with pytest.raises(RecordFileError, match=r"empty.jsonl has no text in fields \['text'\]"):
-        DecontaminationStage(DecontaminationConfig(eval_sets=[EvalSetConfig(name="e", paths=[str(empty)])]))
+        DecontaminationStep(DecontaminationConfig(eval_sets=[EvalSetConfig(name="e", paths=[str(empty)])]))
 
 
 def test_wrong_text_field_and_missing_file_are_clear_errors(tmp_path):
     eval_path = write_eval_set(tmp_path)
     with pytest.raises(RecordFileError, match="no text in fields"):
-        DecontaminationStage(DecontaminationConfig(
+        DecontaminationStep(DecontaminationConfig(
             eval_sets=[EvalSetConfig(name="e", paths=[str(eval_path)], text_fields=["question"])]))
     with pytest.raises(RecordFileError, match="no file matches"):
-        DecontaminationStage(DecontaminationConfig(eval_sets=[EvalSetConfig(name="e", paths=[str(tmp_path / "nope*")])]))
+        DecontaminationStep(DecontaminationConfig(eval_sets=[EvalSetConfig(name="e", paths=[str(tmp_path / "nope*")])]))
     with pytest.raises(ConfigError, match="unique, non-empty name"):
-        DecontaminationStage(DecontaminationConfig(eval_sets=[EvalSetConfig(name="", paths=[str(eval_path)])]))
+        DecontaminationStep(DecontaminationConfig(eval_sets=[EvalSetConfig(name="", paths=[str(eval_path)])]))
 
 
 def test_cli_globs_become_one_eval_set_per_file_named_by_the_file(tmp_path):

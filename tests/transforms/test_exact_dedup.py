@@ -1,10 +1,10 @@
-"""Exact dedup as a verdict stage: the survivor is the first read (smallest id here) whatever the
+"""Exact dedup as a verdict step: the survivor is the first read (smallest id here) whatever the
 arrival order, rejections name it, and stats count duplicates per bucket."""
 from __future__ import annotations
 
 from corpus.document import CODE, KOREAN, MULTILINGUAL, Document
 from tests.conftest import read_sample
-from tests.transforms.verdict_harness import run_verdict_stage
+from tests.transforms.verdict_harness import run_verdict_step
 from transforms.exact_dedup import ExactDedup, text_key
 from transforms.normalize import normalize_text
 
@@ -16,7 +16,7 @@ def test_first_read_survives_whatever_the_arrival_order_and_across_shards(tmp_pa
             Document("a-first", ko[0]["text"], "s", bucket=KOREAN),
             Document("unique", ko[1]["text"], "s", bucket=KOREAN)]
     for k, (order, shards) in enumerate(((docs, 1), (docs[::-1], 3))):
-        outcome = run_verdict_stage(ExactDedup(), order, tmp_path / str(k), files_per_shard=shards)
+        outcome = run_verdict_step(ExactDedup(), order, tmp_path / str(k), files_per_shard=shards)
         assert outcome.kept == {"a-first", "unique"}
         assert outcome.rejected == {"m-mid": "a-first", "z-last": "a-first"}
         assert set(outcome.reasons.values()) == {"dedup:exact"}
@@ -27,7 +27,7 @@ def test_duplicates_across_buckets_are_counted_per_bucket_in_stats(tmp_path):
     docs = [Document("c1", code, "s", bucket=CODE), Document("c2", code, "s", bucket=CODE),
             Document("c3", code, "s", bucket=CODE), Document("m1", "Hallo Welt", "s", bucket=MULTILINGUAL),
             Document("m0", "Hallo Welt", "s", bucket=MULTILINGUAL), Document("k", "안녕", "s", bucket=KOREAN)]
-    outcome = run_verdict_stage(ExactDedup(), docs, tmp_path)
+    outcome = run_verdict_step(ExactDedup(), docs, tmp_path)
     assert outcome.stats == {"duplicates": 3, "duplicates_per_bucket": {"code": 2, "multilingual": 1},
                              "texts_with_duplicates": 2}
     assert outcome.kept == {"c1", "k", "m0"}
@@ -41,6 +41,6 @@ def test_texts_differing_only_before_normalization_share_a_key_after_it():
 
 def test_no_duplicates_keeps_everything_and_reports_zero(tmp_path):
     docs = [Document(f"d{i}", f"text {i}", "s", bucket=MULTILINGUAL) for i in range(5)]
-    outcome = run_verdict_stage(ExactDedup(), docs, tmp_path)
+    outcome = run_verdict_step(ExactDedup(), docs, tmp_path)
     assert outcome.rejected == {} and outcome.kept == {d.id for d in docs}
     assert outcome.stats == {"duplicates": 0, "duplicates_per_bucket": {}, "texts_with_duplicates": 0}

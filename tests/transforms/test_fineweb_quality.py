@@ -8,14 +8,14 @@ from hypothesis import strategies as st
 
 from corpus.document import CODE_KIND, Document
 from corpus.words import RegexWordTokenizer
-from tests.transforms.filter_harness import run_stage
+from tests.transforms.filter_harness import run_step
 from transforms.fineweb_quality import (
     FineWebQualityConfig,
     FineWebQualityFilter,
     FineWebQualityLimits,
     KoreanFineWebQualityLimits,
     fineweb_quality,
-    fineweb_quality_stage,
+    fineweb_quality_step,
 )
 
 SENTENCE = "this line is an ordinary sentence with a full stop at its end."
@@ -107,15 +107,15 @@ def test_multilingual_documents_get_fineweb2_values_for_their_language():
     assert isinstance(FineWebQualityFilter(no_languages).apply(doc("it", text, "multilingual", "it")), Document)
 
 
-def test_beam_stage_rejects_with_reasons_and_passes_code():
+def test_beam_step_rejects_with_reasons_and_passes_code():
     listing = "\n".join(f"항목 {i}" for i in range(60))
     docs = [
         doc("ko-ok", "\n".join(f"한국어로 쓴 {i}번째 문장은 정말 좋은 글입니다." for i in range(4)), "korean", "ko"),
         doc("ko-list", listing, "korean", "ko"),
         doc("go", "package x\nfunc F() {}\n", "code"),
     ]
-    counters = run_stage(
-        fineweb_quality_stage(FineWebQualityConfig()), docs,
+    counters = run_step(
+        fineweb_quality_step(FineWebQualityConfig()), docs,
         kept=[("ko-ok", "korean"), ("go", "code")],
         rejected=[("ko-list", "fineweb_quality:line_punct_ratio")],
     )

@@ -1,4 +1,4 @@
-"""The knowledge stage: priors and the combination rule, code heuristics, score range, stats,
+"""The knowledge step: priors and the combination rule, code heuristics, score range, stats,
 determinism, the upsampling mapping, and model errors at pipeline construction."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from corpus.upsampling import UpsamplingConfig, upsampling_weight
 from tests.conftest import read_sample
 from tests.transforms.knowledge_fixtures import train_fixture_model
 from transforms.knowledge import (CodeHeuristics, CodeHeuristicsConfig, KnowledgeConfig, KnowledgeScorer,
-                                  KnowledgeStage, KnowledgeStatsFn, SourcePrior,
+                                  KnowledgeStep, KnowledgeStatsFn, SourcePrior,
                                   comment_fraction)
 from transforms.knowledge_model import KnowledgeModelError, sidecar_path
 
@@ -37,11 +37,11 @@ def code_doc(doc_id: str, text: str, path: str, lang: str = "python") -> Documen
                     meta={"path": path, "lang": lang})
 
 
-def run_stage(config: KnowledgeConfig, docs: list[Document], out_dir: Path) -> tuple[dict[str, float], list[dict]]:
+def run_step(config: KnowledgeConfig, docs: list[Document], out_dir: Path) -> tuple[dict[str, float], list[dict]]:
     """Scores by id and the stats dicts of one DirectRunner run (read back from text files: the
     runner pickles functions, so they cannot fill a list in the test process)."""
     with beam.Pipeline(runner="DirectRunner") as pipeline:
-        out = pipeline | beam.Create(docs) | KnowledgeStage(config)
+        out = pipeline | beam.Create(docs) | KnowledgeStep(config)
         assert_that(out["rejected"], equal_to([]), label="NoRejections")
         _ = (out["kept"] | "Scores" >> beam.Map(lambda d: json.dumps([d.id, d.knowledge]))
              | "WriteScores" >> beam.io.WriteToText(str(out_dir / "scores")))
@@ -76,7 +76,7 @@ def test_classifier_scores_reference_prose_above_shop_text_in_the_pipeline(model
     docs = [text_doc("ref", REFERENCE_KO), text_doc("shop", SHOP_KO),
             text_doc("ref-en", "The constitution defines the rights of citizens; the theorem has a proof.", lang="en"),
             text_doc("shop-en", "Click buy now for a discount coupon and free shipping on your order.", lang="en")]
-    scores, _ = run_stage(KnowledgeConfig(text_model=model_path), docs, tmp_path)
+    scores, _ = run_step(KnowledgeConfig(text_model=model_path), docs, tmp_path)
     assert scores["ref"] > scores["shop"] and scores["ref-en"] > scores["shop-en"]
 
 
@@ -85,8 +85,8 @@ def test_scores_of_real_documents_lie_in_the_unit_interval_and_rerun_identically
     docs += [text_doc(f"m{i}", r["text"], r["source"], r["lang"]) for i, r in enumerate(read_sample("multi", 12))]
     docs += [code_doc(f"c{i}", r["text"], r["path"], r["lang"]) for i, r in enumerate(read_sample("code", 12))]
     config = KnowledgeConfig(text_model=model_path, priors=[SourcePrior(pattern="kolaw", prior=1.0)])
-    first, first_stats = run_stage(config, docs, tmp_path / "first")
-    second, second_stats = run_stage(config, docs, tmp_path / "second")
+    first, first_stats = run_step(config, docs, tmp_path / "first")
+    second, second_stats = run_step(config, docs, tmp_path / "second")
     assert len(first) == len(docs) and all(0.0 <= s <= 1.0 for s in first.values())
     assert first == second and first_stats == second_stats
 
@@ -136,30 +136,30 @@ def test_stats_report_histogram_and_upsampled_token_share_per_bucket():
     assert stats["histogram_edges"] == [0.0, 0.25, 0.5, 0.75, 1.0]
 
 
-def test_stage_emits_exactly_one_stats_dict_naming_the_model(model_path, tmp_path):
-    _, stats = run_stage(KnowledgeConfig(text_model=model_path), [text_doc("a", REFERENCE_KO)], tmp_path)
+def test_step_emits_exactly_one_stats_dict_naming_the_model(model_path, tmp_path):
+    _, stats = run_step(KnowledgeConfig(text_model=model_path), [text_doc("a", REFERENCE_KO)], tmp_path)
     [only] = stats
     assert only["text_model"]["path"] == model_path and len(only["text_model"]["sha256"]) == 64
     assert only["buckets"][KOREAN]["documents"] == 1
 
 
-def test_missing_model_fails_when_the_stage_is_built(tmp_path):
+def test_missing_model_fails_when_the_step_is_built(tmp_path):
     with pytest.raises(KnowledgeModelError, match="no such file"):
-        KnowledgeStage(KnowledgeConfig(text_model=str(tmp_path / "absent.bin")))
+        KnowledgeStep(KnowledgeConfig(text_model=str(tmp_path / "absent.bin")))
 
 
-def test_corrupt_model_fails_when_the_stage_is_built(tmp_path, model_path):
+def test_corrupt_model_fails_when_the_step_is_built(tmp_path, model_path):
     corrupt = tmp_path / "corrupt.bin"
     corrupt.write_bytes(b"\x00" * 1024)
     sidecar_path(corrupt).write_text(sidecar_path(model_path).read_text())
     with pytest.raises(KnowledgeModelError, match="corrupt or was replaced"):
-        KnowledgeStage(KnowledgeConfig(text_model=str(corrupt)))
+        KnowledgeStep(KnowledgeConfig(text_model=str(corrupt)))
 
 
 def test_config_errors_name_the_key():
     with pytest.raises(ConfigError, match=r"knowledge.priors\[0\].pattern"):
-        KnowledgeStage(KnowledgeConfig(priors=[SourcePrior(pattern="(", prior=0.5)]))
+        KnowledgeStep(KnowledgeConfig(priors=[SourcePrior(pattern="(", prior=0.5)]))
     with pytest.raises(ConfigError, match="knowledge.upsampling.max_repeat"):
-        KnowledgeStage(KnowledgeConfig(upsampling=UpsamplingConfig(max_repeat=0.5)))
+        KnowledgeStep(KnowledgeConfig(upsampling=UpsamplingConfig(max_repeat=0.5)))
     config = from_dict(KnowledgeConfig, {"priors": [{"pattern": "wiki", "prior": 0.8}], "upsampling": {"threshold": 0.6}})
     assert config.priors[0].prior == 0.8 and config.upsampling.threshold == 0.6

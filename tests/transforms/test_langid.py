@@ -7,8 +7,8 @@ import pytest
 
 from corpus.document import CODE_KIND, Document
 from tests.conftest import read_sample
-from tests.transforms.filter_harness import run_stage
-from transforms.langid import LangIdConfig, LanguageIdFilter, langid_stage, lid_sample
+from tests.transforms.filter_harness import run_step
+from transforms.langid import LangIdConfig, LanguageIdFilter, langid_step, lid_sample
 
 KOREAN_TEXT = (
     "대한민국의 모든 국민은 법 앞에 평등하다. 누구든지 성별·종교 또는 사회적 신분에 의하여 "
@@ -116,15 +116,15 @@ def test_sample_data_lid_agrees_with_given_lang(lid):
     assert predicted == given
 
 
-def test_beam_stage_tags_rejections_and_counts(lid):
+def test_beam_step_tags_rejections_and_counts(lid):
     docs = [
         text_doc("ko-1", KOREAN_TEXT),
         text_doc("de-1", GERMAN_TEXT),
         text_doc("noise", "asdf qwer zxcv 12345"),
         Document(id="code-1", text="int main(void) { return 0; }\n", source="t", kind=CODE_KIND),
     ]
-    counters = run_stage(
-        langid_stage(LangIdConfig()), docs,
+    counters = run_step(
+        langid_step(LangIdConfig()), docs,
         kept=[("ko-1", "korean"), ("de-1", "multilingual"), ("code-1", "code")],
         rejected=[("noise", "langid:low_score")],
     )

@@ -1,5 +1,5 @@
 """Length limits per bucket: characters before words, Kiwi words without punctuation for Korean (as
-datatrove's Gopher quality filter counts them), code lines. MeCab words for the other stages."""
+datatrove's Gopher quality filter counts them), code lines. MeCab words for the other steps."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,8 +9,8 @@ import pytest
 import transforms.length as length_module
 from corpus.document import CODE_KIND, Document
 from corpus.words import content_words, filter_word_tokenizer, word_tokenizer
-from tests.transforms.filter_harness import run_stage
-from transforms.length import CodeLengthLimits, LengthConfig, LengthFilter, TextLengthLimits, length_stage
+from tests.transforms.filter_harness import run_step
+from transforms.length import CodeLengthLimits, LengthConfig, LengthFilter, TextLengthLimits, length_step
 
 KOREAN_SENTENCE = "학생들은 도서관에서 책을 읽고 친구들과 함께 공부했다. "
 
@@ -117,15 +117,15 @@ def test_korean_bucket_without_lang_still_counts_morphemes():
     assert isinstance(length.apply(doc("k", text, "korean", lang="")), Document)
 
 
-def test_beam_stage_rejects_with_reasons_and_counts():
+def test_beam_step_rejects_with_reasons_and_counts():
     docs = [
         doc("ko-ok", KOREAN_SENTENCE * 10, "korean", "ko"),
         doc("ko-short", KOREAN_SENTENCE, "korean", "ko"),
         doc("code-ok", "a = 1\nb = 2\nprint(a + b)\n", "code"),
         doc("code-min", "a=1\nb=2\n" + "c" * 5000 + "\n", "code"),
     ]
-    counters = run_stage(
-        length_stage(LengthConfig()), docs,
+    counters = run_step(
+        length_step(LengthConfig()), docs,
         kept=[("ko-ok", "korean"), ("code-ok", "code")],
         rejected=[("ko-short", "length:too_short"), ("code-min", "length:long_line")],
     )

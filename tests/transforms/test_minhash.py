@@ -1,7 +1,7 @@
-"""The dedup.minhash stage on Beam's DirectRunner with real MeCab and datasketch, on edited copies
+"""The dedup.minhash step on Beam's DirectRunner with real MeCab and datasketch, on edited copies
 of real documents from ../shared/data.
 
-The stage runs as in a curate phase: documents written to phase files (two shards), verdicts from
+The step runs as in a curate phase: documents written to phase files (two shards), verdicts from
 their signatures, candidate pairs verified by looking signatures and shingles up in the files.
 One pipeline run (``scenario``) holds every fixture that uses the default config, each built from
 different source documents with its own id prefix so that they cannot interact; the tests assert on
@@ -16,7 +16,7 @@ import pytest
 from corpus.config import ConfigError, from_dict
 from corpus.document import CODE, KOREAN, MULTILINGUAL, Document
 from tests.conftest import read_sample
-from tests.transforms.verdict_harness import Outcome, run_verdict_stage
+from tests.transforms.verdict_harness import Outcome, run_verdict_step
 from transforms.minhash import REASON, MinHashConfig, MinHashDedup
 from transforms.shingles import jaccard, shingle_hashes
 
@@ -29,8 +29,8 @@ BOILERPLATE = (
 
 def run_dedup(docs: list[Document], tmp: Path, config: MinHashConfig | None = None, beam_args: list[str] = (),
               files_per_shard: int = 2) -> Outcome:
-    """Runs the stage as a curate phase does (tests/transforms/verdict_harness.py)."""
-    outcome = run_verdict_stage(MinHashDedup(config or MinHashConfig()), docs, tmp, beam_args, files_per_shard)
+    """Runs the step as a curate phase does (tests/transforms/verdict_harness.py)."""
+    outcome = run_verdict_step(MinHashDedup(config or MinHashConfig()), docs, tmp, beam_args, files_per_shard)
     assert set(outcome.reasons.values()) <= {REASON}
     return outcome
 

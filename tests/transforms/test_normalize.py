@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from corpus.document import CODE_KIND, Document
-from tests.transforms.filter_harness import run_stage
-from transforms.normalize import NormalizeConfig, normalize_stage, normalize_text
+from tests.transforms.filter_harness import run_step
+from transforms.normalize import NormalizeConfig, normalize_step, normalize_text
 
 
 def test_nfc_composes_decomposed_hangul_and_accents():
@@ -54,10 +54,10 @@ def test_normalization_is_idempotent():
     assert normalize_text(once) == once
 
 
-def test_stage_rejects_documents_that_normalize_to_nothing_and_keeps_the_rest():
+def test_step_rejects_documents_that_normalize_to_nothing_and_keeps_the_rest():
     docs = [Document("ko", " 안녕하세요 \r\n", "s"), Document("blank", " \r\n\t\x00\n\u3000", "s"),
             Document("empty", "", "s"), Document("code", "x = 1\n", "s", kind=CODE_KIND)]
-    counters = run_stage(normalize_stage(NormalizeConfig()), docs,
+    counters = run_step(normalize_step(NormalizeConfig()), docs,
                          kept=[("ko", ""), ("code", "")],
                          rejected=[("blank", "normalize:empty"), ("empty", "normalize:empty")])
     assert counters == {"in": 4, "kept": 2, "rejected:empty": 2}
@@ -65,4 +65,4 @@ def test_stage_rejects_documents_that_normalize_to_nothing_and_keeps_the_rest():
 
 def test_negative_blank_line_limit_is_a_config_error():
     with pytest.raises(ValueError, match="max_blank_lines"):
-        normalize_stage(NormalizeConfig(max_blank_lines=-1))
+        normalize_step(NormalizeConfig(max_blank_lines=-1))

@@ -1,5 +1,5 @@
-"""The ``pii`` curation stage on Beam's DirectRunner: every document kept and scrubbed, counts per
-type per bucket in the stage's stats, failures rejected rather than leaked."""
+"""The ``pii`` curation step on Beam's DirectRunner: every document kept and scrubbed, counts per
+type per bucket in the step's stats, failures rejected rather than leaked."""
 from __future__ import annotations
 
 import apache_beam as beam
@@ -10,7 +10,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from corpus.config import ConfigError, from_dict
 from corpus.document import CODE, KOREAN, MULTILINGUAL, Document
 from transforms.config import CurateConfig
-from transforms.pii import NAME, PiiConfig, PiiStage
+from transforms.pii import NAME, PiiConfig, PiiStep
 
 DOCS = [
     Document("k1", "연락처 010-1234-5678, 주민번호 900101-1234568", "web", bucket=KOREAN, lang="ko"),
@@ -22,7 +22,7 @@ DOCS = [
 
 def run(config: PiiConfig, docs: list[Document]):
     with beam.Pipeline(runner="DirectRunner") as pipeline:
-        outputs = pipeline | beam.Create(docs) | PiiStage(config)
+        outputs = pipeline | beam.Create(docs) | PiiStep(config)
         assert_that(outputs["kept"] | "Kept" >> beam.Map(lambda d: (d.id, d.text, d.pii)), equal_to(EXPECTED_KEPT),
                     label="CheckKept")
         assert_that(outputs["rejected"], equal_to([]), label="CheckRejected")
@@ -47,15 +47,15 @@ EXPECTED_STATS = {
 }
 
 
-def test_stage_keeps_every_document_scrubbed_and_counts_per_type_and_bucket():
+def test_step_keeps_every_document_scrubbed_and_counts_per_type_and_bucket():
     counters = run(PiiConfig(), DOCS)
     assert counters == {"docs": 4, "docs_with_pii": 3, "found:phone": 2, "found:rrn": 1, "found:email": 1,
                         "found:secret": 1}
 
 
-def test_stage_stats_for_no_documents_is_one_empty_summary():
+def test_step_stats_for_no_documents_is_one_empty_summary():
     with beam.Pipeline(runner="DirectRunner") as pipeline:
-        outputs = pipeline | beam.Create([], reshuffle=False).with_output_types(Document) | PiiStage(PiiConfig())
+        outputs = pipeline | beam.Create([], reshuffle=False).with_output_types(Document) | PiiStep(PiiConfig())
         assert_that(outputs["stats"], equal_to([{"docs": 0, "docs_with_pii": 0, "findings": 0, "by_type": {},
                                                   "per_bucket": {}}]))
 
@@ -63,7 +63,7 @@ def test_stage_stats_for_no_documents_is_one_empty_summary():
 def test_a_document_the_scrubber_fails_on_is_rejected_not_kept_unscrubbed():
     broken = Document("bad", None, "web", bucket=KOREAN)  # type: ignore[arg-type]  # text must be str
     with beam.Pipeline(runner="DirectRunner") as pipeline:
-        outputs = pipeline | beam.Create([broken, DOCS[1]]) | PiiStage(PiiConfig())
+        outputs = pipeline | beam.Create([broken, DOCS[1]]) | PiiStep(PiiConfig())
         assert_that(outputs["kept"] | "KeptIds" >> beam.Map(lambda d: d.id), equal_to(["k2"]), label="CheckKept")
         assert_that(outputs["rejected"] | beam.Map(lambda r: (r.doc.id, r.reason)),
                     equal_to([("bad", "pii:exception")]), label="CheckRejected")

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corpus.document import CODE_KIND, Document
-from tests.transforms.filter_harness import run_stage
+from tests.transforms.filter_harness import run_step
 from transforms.ngrams import NGramIndex
 from transforms.repetition import (
     CodeRepetitionLimits,
@@ -18,7 +18,7 @@ from transforms.repetition import (
     RepetitionFilter,
     TextRepetitionLimits,
     code_repetition,
-    repetition_stage,
+    repetition_step,
     text_repetition,
 )
 
@@ -156,7 +156,7 @@ def test_empty_text_is_rejected_empty():
     assert RepetitionFilter(RepetitionConfig()).apply(doc("e", "  \n ", "multilingual", "en")) == "empty"
 
 
-def test_beam_stage_rejects_with_reasons_details_and_counts():
+def test_beam_step_rejects_with_reasons_details_and_counts():
     repetition = RepetitionFilter(RepetitionConfig())
     repetitive = doc("de-rep", "\n".join(unique_german_lines(5) + ["Ende."] * 5), "multilingual", "de")
     assert repetition.detail(repetitive, "dup_line_frac") == "dup_line_frac=0.4000"
@@ -166,8 +166,8 @@ def test_beam_stage_rejects_with_reasons_details_and_counts():
         doc("ko-ok", "\n".join(unique_korean_lines(10)), "korean", "ko"),
         doc("go-gen", "\n".join(["x := table[0] + offset"] * 10), "code"),
     ]
-    counters = run_stage(
-        repetition_stage(RepetitionConfig()), docs,
+    counters = run_step(
+        repetition_step(RepetitionConfig()), docs,
         kept=[("de-ok", "multilingual"), ("ko-ok", "korean")],
         rejected=[("de-rep", "repetition:dup_line_frac"), ("go-gen", "repetition:dup_line_frac")],
     )

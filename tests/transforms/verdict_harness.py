@@ -1,5 +1,5 @@
-"""Runs one verdict stage (``transforms/verdicts.py``) the way a curate phase does: the documents
-are written to a phase file with the stage's annotations, the stage's verdicts are computed from
+"""Runs one verdict step (``transforms/verdicts.py``) the way a curate phase does: the documents
+are written to a phase file with the step's annotations, the step's verdicts are computed from
 the file's small columns and applied by streaming the file again. Outcomes are read back from
 files, so multi-process runners work too."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ from corpus.readers import make_uid
 from corpus.shuffle_meter import ShuffleMeter
 from corpus.parquet import ParquetStreamWriter
 from transforms.phase_io import PHASE_SCHEMA, ApplyVerdicts, ReadColumns, phase_row, segment_name
-from transforms.verdicts import VerdictContext, VerdictStage
+from transforms.verdicts import VerdictContext, VerdictStep
 
 
 @dataclass
@@ -38,7 +38,7 @@ class _IdTable:
         return self._ids[uid]
 
 
-def run_verdict_stage(stage: VerdictStage, docs: list[Document], tmp: Path, beam_args=(),
+def run_verdict_step(step: VerdictStep, docs: list[Document], tmp: Path, beam_args=(),
                       files_per_shard: int = 1) -> Outcome:
     """Documents get uids in id order (the smallest id is the first read), spread over
     ``files_per_shard`` shards of the phase file layout."""
@@ -58,20 +58,20 @@ def run_verdict_stage(stage: VerdictStage, docs: list[Document], tmp: Path, beam
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = ParquetStreamWriter(str(path), PHASE_SCHEMA)
         for doc in rows:
-            writer.write(phase_row(doc, stage.annotate(doc)))
+            writer.write(phase_row(doc, step.annotate(doc)))
         writer.close()
         files[shard] = [str(path)]
     meter = ShuffleMeter()
     context = VerdictContext(meter, _IdTable(ids), files, 0)
     with beam.Pipeline(options=PipelineOptions(list(beam_args))) as pipeline:
         records = pipeline | ReadColumns([p for paths in files.values() for p in paths],
-                                         ["uid", *stage.columns], meter)
-        applied = stage.verdicts(records, context) | ApplyVerdicts(files, meter)
+                                         ["uid", *step.columns], meter)
+        applied = step.verdicts(records, context) | ApplyVerdicts(files, meter)
         (applied["kept"] | "KeptRows" >> beam.Map(lambda d: json.dumps([d.id, d.cluster_size]))
          | "WriteKept" >> beam.io.WriteToText(str(tmp / "kept")))
         (applied["rejected"] | "RejectedRows" >> beam.Map(lambda r: json.dumps([r.doc.id, r.reason, r.detail]))
          | "WriteRejected" >> beam.io.WriteToText(str(tmp / "rejected")))
-        stats = stage.stats(applied["rejected"], context)
+        stats = step.stats(applied["rejected"], context)
         if stats is not None:
             stats | "StatsJson" >> beam.Map(json.dumps) | "WriteStats" >> beam.io.WriteToText(str(tmp / "stats"))
 

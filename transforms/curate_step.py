@@ -1,15 +1,15 @@
-"""The contract every curation stage follows, and the wrapper for per-document filters.
+"""The contract every curation step follows, and the wrapper for per-document filters.
 
-A stage is a ``beam.PTransform`` from ``PCollection[Document]`` to a dict of PCollections:
+A step is a ``beam.PTransform`` from ``PCollection[Document]`` to a dict of PCollections:
 
 - ``kept``: ``Document`` (possibly annotated: bucket, lang, pii count, knowledge score),
-- ``rejected``: ``Rejection`` with ``reason == f"{stage.name}:{rule}"``,
-- ``stats`` (optional): exactly one JSON-able dict, merged into ``stats.json["stages"][name]``.
+- ``rejected``: ``Rejection`` with ``reason == f"{step.name}:{rule}"``,
+- ``stats`` (optional): exactly one JSON-able dict, merged into ``stats.json["steps"][name]``.
 
-Nothing leaves a stage any other way, so ``read == kept + rejected + errors`` holds by construction.
+Nothing leaves a step any other way, so ``read == kept + rejected + errors`` holds by construction.
 
 Per-document decisions (datatrove style: one small class, one method that says why) implement
-``DocumentFilter`` and become a stage with ``FilterStage``. Stages that need global state (dedup,
+``DocumentFilter`` and become a step with ``FilterStep``. Steps that need global state (dedup,
 decontamination) are composite PTransforms of their own that return the same dict.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ KEPT, REJECTED, STATS = "kept", "rejected", "stats"
 
 
 class DocumentFilter(abc.ABC):
-    """Decides about one document. Subclasses set ``name`` (the stage name: reason prefix and
+    """Decides about one document. Subclasses set ``name`` (the step name: reason prefix and
     Beam counter namespace) and load heavy resources in ``setup`` (once per worker)."""
 
     name: str = ""
@@ -94,8 +94,8 @@ class _FilterDoFn(beam.DoFn):
             )
 
 
-class FilterStage(beam.PTransform):
-    """Wraps a ``DocumentFilter`` as a stage: kept documents and tagged rejections."""
+class FilterStep(beam.PTransform):
+    """Wraps a ``DocumentFilter`` as a step: kept documents and tagged rejections."""
 
     def __init__(self, doc_filter: DocumentFilter):
         super().__init__(label=doc_filter.name)

@@ -1,9 +1,9 @@
-"""Stage: split the balanced copies between stage 1 (short context) and stage 2 (long context).
+"""Context phases: split the balanced copies between phase 1 (short context) and phase 2 (long context).
 
 HyperCLOVA X trains 90% of its tokens at 4,096 context and 10% at 32,768 (DESIGN.md); the
 defaults below are those values. Rules:
 
-- Each bucket sends ``stage2_fraction`` of its balanced cost to stage 2, so both stages keep the
+- Each bucket sends ``phase2_fraction`` of its balanced cost to phase 2, so both phases keep the
   1:1:1 mixture.
 - Long documents are preferred: a Beam combiner builds, per bucket, the histogram
   "(cost class, copy index) -> copies, their total cost, and the ``SELECT_EXACT`` smallest
@@ -11,21 +11,21 @@ defaults below are those values. Rules:
   its ``COST_CLASS_BITS`` leading bits cleared (costs below 2**COST_CLASS_BITS are their own class):
   classes are at most 1/128 wide, so the histogram has a few thousand cells per copy index however
   many documents and distinct lengths the corpus has (exact costs would make it grow with the
-  corpus, on the one worker that merges it and in every worker's side input). Stage 2 is filled
+  corpus, on the one worker that merges it and in every worker's side input). Phase 2 is filled
   greedily from the longest class down (in a class, copy 0 first). A cell whose total cost fits the
-  remaining budget goes to stage 2 whole; in a cell taken partially, the copies of smallest hash go
+  remaining budget goes to phase 2 whole; in a cell taken partially, the copies of smallest hash go
   as long as their exact costs fit (exact, whenever the number taken is at most ``SELECT_EXACT``),
   else each copy goes with probability ``taken / copies`` (only cells of many similar short
   documents, where the noise is a few short documents). A copy longer than the remaining budget is
-  skipped (it would overshoot) and stays in stage 1; the tail of the budget is filled by shorter
+  skipped (it would overshoot) and stays in phase 1; the tail of the budget is filled by shorter
   documents.
-- The unit is a copy: a copy lies entirely in one stage. Copies of a repeated document may land in
-  different stages; an unrepeated document is never in both.
+- The unit is a copy: a copy lies entirely in one phase. Copies of a repeated document may land in
+  different phases; an unrepeated document is never in both.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, ClassVar, Iterable
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -34,7 +34,7 @@ from corpus.document import BUCKETS
 from mixtures.records import DocCopy
 from mixtures.keys import hash64
 
-NAMESPACE = "build.stage"
+NAMESPACE = "build.phase"
 Cell = tuple[int, int]  # (cost class, copy index)
 # Hashes kept per histogram cell: a partially taken cell is selected exactly when it takes at most
 # this many copies. Cells of long documents hold few copies, so their selection is always exact.
@@ -44,12 +44,18 @@ _TWO64 = float(1 << 64)
 
 
 @dataclass
-class StageConfig:
-    stage1_name: str = "stage1_4k"
-    stage1_seq_len: int = 4096
-    stage2_name: str = "stage2_32k"
-    stage2_seq_len: int = 32768
-    stage2_fraction: float = 0.1
+class ContextPhaseConfig:
+    """The two context phases: their names (the manifest's phase names and output folders), sequence
+    lengths, and the share of the balanced tokens that goes to phase 2."""
+
+    phase1_name: str = "phase1_4k"
+    phase1_seq_len: int = 4096
+    phase2_name: str = "phase2_32k"
+    phase2_seq_len: int = 32768
+    phase2_fraction: float = 0.1
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {
+        "stage1_name": "phase1_name", "stage1_seq_len": "phase1_seq_len", "stage2_name": "phase2_name",
+        "stage2_seq_len": "phase2_seq_len", "stage2_fraction": "phase2_fraction"}
 
 
 def cost_class(cost: int) -> int:
@@ -93,8 +99,8 @@ def _smallest(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[
     return sorted(a + b)[:SELECT_EXACT]
 
 
-def stage2_plan(histograms: dict[str, dict[Cell, list]], fraction: float) -> dict[str, dict[str, Any]]:
-    """Per bucket: the stage-2 budget, the planned fill and the selection rule of each cell taken:
+def phase2_plan(histograms: dict[str, dict[Cell, list]], fraction: float) -> dict[str, dict[str, Any]]:
+    """Per bucket: the phase-2 budget, the planned fill and the selection rule of each cell taken:
     ``{cell: (largest selected hash or None, probability)}`` (see ``selected``). The fill is exact
     except in cells selected by probability, where it counts the expected cost."""
     plan = {}
@@ -127,7 +133,7 @@ def stage2_plan(histograms: dict[str, dict[Cell, list]], fraction: float) -> dic
 
 
 def selected(rule: tuple[int | None, float] | None, key: int) -> bool:
-    """Whether the copy with hash ``key`` goes to stage 2 under its cell's rule."""
+    """Whether the copy with hash ``key`` goes to phase 2 under its cell's rule."""
     if rule is None:
         return False
     threshold, probability = rule
@@ -137,30 +143,30 @@ def selected(rule: tuple[int | None, float] | None, key: int) -> bool:
 
 
 class _AssignDoFn(beam.DoFn):
-    STAGE1, STAGE2 = "stage1", "stage2"
+    PHASE1, PHASE2 = "phase1", "phase2"
 
     def __init__(self, seed: int):
         self._seed = seed
-        self._counters = {s: Metrics.counter(NAMESPACE, f"{s}_copies") for s in (self.STAGE1, self.STAGE2)}
+        self._counters = {s: Metrics.counter(NAMESPACE, f"{s}_copies") for s in (self.PHASE1, self.PHASE2)}
 
     def process(self, copy: DocCopy, plan: dict[str, dict[str, Any]]) -> Iterable:
         rule = plan[copy.doc.bucket]["rules"].get((cost_class(copy.cost), copy.copy))
-        stage = self.STAGE2 if selected(rule, copy_key(self._seed, copy)) else self.STAGE1
-        self._counters[stage].inc()
-        if stage == self.STAGE2:
-            yield beam.pvalue.TaggedOutput(self.STAGE2, copy)
+        phase = self.PHASE2 if selected(rule, copy_key(self._seed, copy)) else self.PHASE1
+        self._counters[phase].inc()
+        if phase == self.PHASE2:
+            yield beam.pvalue.TaggedOutput(self.PHASE2, copy)
         else:
             yield copy
 
 
 def copy_key(seed: int, copy: DocCopy) -> int:
-    return hash64(seed, "stage", copy.doc.id, copy.copy)
+    return hash64(seed, "phase", copy.doc.id, copy.copy)
 
 
-class AssignStages(beam.PTransform):
-    """PCollection[DocCopy] -> {"stage1": DocCopy, "stage2": DocCopy, "plan": singleton dict}."""
+class AssignPhases(beam.PTransform):
+    """PCollection[DocCopy] -> {"phase1": DocCopy, "phase2": DocCopy, "plan": singleton dict}."""
 
-    def __init__(self, config: StageConfig, seed: int):
+    def __init__(self, config: ContextPhaseConfig, seed: int):
         super().__init__()
         self.config, self.seed = config, seed
 
@@ -169,7 +175,7 @@ class AssignStages(beam.PTransform):
                 | "CellOfCopy" >> beam.Map(lambda c, seed: (c.doc.bucket, (cost_class(c.cost), c.copy),
                                                           (copy_key(seed, c), c.cost)), self.seed)
                 | "LengthHistogram" >> beam.CombineGlobally(_LengthHistogram())
-                | "Plan" >> beam.Map(stage2_plan, self.config.stage2_fraction))
+                | "Plan" >> beam.Map(phase2_plan, self.config.phase2_fraction))
         out = copies | "Assign" >> beam.ParDo(_AssignDoFn(self.seed), beam.pvalue.AsSingleton(plan)).with_outputs(
-            _AssignDoFn.STAGE2, main=_AssignDoFn.STAGE1)
-        return {"stage1": out[_AssignDoFn.STAGE1], "stage2": out[_AssignDoFn.STAGE2], "plan": plan}
+            _AssignDoFn.PHASE2, main=_AssignDoFn.PHASE1)
+        return {"phase1": out[_AssignDoFn.PHASE1], "phase2": out[_AssignDoFn.PHASE2], "plan": plan}
