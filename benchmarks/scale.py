@@ -2,12 +2,8 @@
 """curate → tokenizer → build at 1x, 2x, 4x and 8x the shared sample: wall seconds per MB, peak
 memory of the whole process tree, and shuffle bytes per input byte, per step.
 
-Input: unique documents made from ../shared/data by seeded recombination: the k-th document of
-a scale takes the paragraph count of a sample document and draws each paragraph at random from
-all paragraphs of the same language (Korean, each multilingual language, each programming
-language), so the corpus grows without exact copies and with the sample's languages and
-lengths. Every scale is written as JSONL.gz files of about the same size (``--file-mb`` of text),
-so a larger input is more files, as a real corpus is.
+Input: ``benchmarks/scaled_input.py`` (unique recombined documents, JSONL.gz files of ``--file-mb``
+MB of text each).
 
 Each step runs as its own command (``beam_pipeline.py curate|tokenizer|build``, default configs,
 DirectRunner with 2 worker processes); its peak PSS is summed over the launcher and every worker
@@ -17,15 +13,17 @@ Targets (issue 15): peak memory at the largest scale <= 1.3x the smallest for ea
 the largest <= s/MB at the smallest; curate's shuffle bytes <= 0.25 per input byte. Figures go to
 ``benchmarks/results/scale.json``.
 
-    .venv/bin/python benchmarks/scale.py [--scales 1 2 4 8] [--work DIR]
+With ``--curate-peer``, datatrove's closest pipeline (``benchmarks/curate_end_to_end.py``) also runs
+on the smallest and the largest scale's input, and that benchmark's result is written from this
+run's curate figures.
+
+    .venv/bin/python benchmarks/scale.py [--scales 1 2 4 8] [--curate-peer] [--work DIR]
 """
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
-import random
 import shutil
 import sys
 import tempfile
@@ -36,52 +34,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from process_tree import run_measured  # noqa: E402  (sibling module)
+import curate_end_to_end  # noqa: E402  (sibling module)
+from curate_end_to_end import BEAM_ARGS  # noqa: E402
 from benchmarks.record import write_result  # noqa: E402
-
-SHARED_DATA = ROOT.parent / "shared" / "data"
-BEAM_ARGS = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
-SOURCES = {"ko": "text", "multi": "text", "code": "code"}
-
-
-def _sample(name: str) -> list[dict]:
-    with gzip.open(SHARED_DATA / f"{name}.jsonl.gz", "rt", encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh]
-
-
-def generate(scale: float, folder: Path, file_mb: float, seed: int = 15) -> int:
-    """Writes ``scale`` x the sample as recombined documents; returns the text bytes written."""
-    total = 0
-    for name, kind in SOURCES.items():
-        records = _sample(name)
-        pools: dict[str, list[str]] = {}
-        for record in records:
-            pools.setdefault(record.get("lang", name), []).extend(p for p in record["text"].split("\n\n") if p.strip())
-        rng = random.Random(f"{seed}-{name}-{scale}")
-        target = int(len(records) * scale)
-        (folder / kind).mkdir(parents=True, exist_ok=True)
-        part, written, sink = 0, 0, None
-        for k in range(target):
-            template = records[k % len(records)]
-            pool = pools[template.get("lang", name)]
-            count = max(1, sum(1 for p in template["text"].split("\n\n") if p.strip()))
-            text = "\n\n".join(rng.choice(pool) for _ in range(count))
-            size = len(text.encode("utf-8"))
-            if sink is None or written >= file_mb * 1e6:
-                if sink is not None:
-                    sink.close()
-                sink = gzip.open(folder / kind / f"{name}-{part:04d}.jsonl.gz", "wt", encoding="utf-8",
-                                 compresslevel=1)
-                part, written = part + 1, 0
-            row = {"id": f"{name}-{k}", "text": text, "source": template.get("source", name)}
-            if "lang" in template:
-                row["lang"] = template["lang"]
-            sink.write(json.dumps(row, ensure_ascii=False) + "\n")
-            written += size
-            total += size
-        if sink is not None:
-            sink.close()
-    return total
-
+from scaled_input import generate  # noqa: E402  (sibling module)
 
 def run_steps(data: Path, out: Path) -> dict[str, dict]:
     python = sys.executable
@@ -115,9 +71,11 @@ def main() -> int:
     parser.add_argument("--scales", type=float, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--file-mb", type=float, default=4.0, help="text MB per generated input file")
     parser.add_argument("--work", type=Path, default=None, help="keep inputs and outputs here")
+    parser.add_argument("--curate-peer", action="store_true",
+                        help="also run datatrove's curate pipeline at the smallest and largest scale")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="scale_bench_"))
-    results = {}
+    results, peer_results = {}, {}
     try:
         for scale in args.scales:
             data, out = work / f"input-{scale:g}x", work / f"out-{scale:g}x"
@@ -130,6 +88,11 @@ def main() -> int:
             for figures in steps.values():
                 figures["s_per_mb"] = round(figures["seconds"] / mb, 4)
             results[f"{scale:g}x"] = {"input_text_mb": round(mb, 2), "steps": steps}
+            if args.curate_peer and scale in (min(args.scales), max(args.scales)):
+                datatrove = curate_end_to_end.run_datatrove(data, work / f"datatrove-{scale:g}x")
+                shutil.rmtree(work / f"datatrove-{scale:g}x", ignore_errors=True)
+                ours = {k: steps["curate"][k] for k in ("seconds", "peak_pss_mb", "kept", "read")}
+                peer_results[f"{scale:g}x"] = curate_end_to_end.compare(mb, datatrove, ours)
             shutil.rmtree(data, ignore_errors=True)
             shutil.rmtree(out, ignore_errors=True)
     finally:
@@ -150,7 +113,14 @@ def main() -> int:
               f"(target <= 1.3), s/MB ratio = {checks[step]['s_per_mb_ratio']:.2f} (target <= 1.0)")
     shuffle = large["steps"]["curate"]["shuffle_bytes_per_input_byte"]
     print(f"curate shuffle bytes per input byte at {max(args.scales):g}x: {shuffle:.4f} (target <= 0.25)")
-    write_result("scale", {"scales": results, "checks": checks, "workers": 2, "file_mb": args.file_mb})
+    write_result("scale", {"scales": results, "checks": checks, "workers": 2, "file_mb": args.file_mb},
+                 compares=f"curate, tokenizer and build at {' '.join(f'{x:g}x' for x in args.scales)} the sample "
+                 "(unique recombined documents): s/MB and peak PSS of the largest against the smallest scale",
+                 headline={**{f"{step} peak memory ratio": c["memory_ratio"] for step, c in checks.items()},
+                           **{f"{step} s/MB ratio": c["s_per_mb_ratio"] for step, c in checks.items()},
+                           "curate shuffle bytes per input byte": shuffle})
+    if peer_results:
+        curate_end_to_end.record(peer_results, "fineweb2")
     return 0
 
 

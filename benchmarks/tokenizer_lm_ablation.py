@@ -27,8 +27,9 @@ Held-out bits per byte = (sum of the token NLLs of the held-out documents, in bi
 UTF-8 bytes), per bucket: comparable across tokenizers because the denominator is the text, not
 the tokens. Every token after the first is predicted once (windows of seq_len+1 overlapping by
 one); the ``<|endoftext|>`` separators are context only. Reported as the mean over seeds with
-the spread (min-max). The held-out split is cut to equal bytes per bucket too (all the
-Korean held-out text, the first documents of the others), so "all" is the 1:1:1 average.
+the spread (min-max). The held-out split is cut to equal bytes per bucket too (``--held-out-bytes``,
+default 200 kB per bucket, the first documents of each), so "all" is the 1:1:1 average; each held-out
+set is encoded once per tokenizer and scored by every seed's model.
 
 Morpheme-class probe (held-out Korean): every byte gets a class from MeCab's tag of the morpheme
 it belongs to (particles and endings J*/E*; stems N*/V*/M*/XR/IC; suffixes and prefixes X[PS]*;
@@ -78,6 +79,9 @@ from trainer.model import Layout, Transformer  # noqa: E402
 
 # 400 kB per bucket: the default CPU run (5 tokenizers x 3 seeds, tiny preset) fits in 30 minutes on 2 cores.
 DEFAULT_BYTES_BUDGET = 1.2e6
+# 200 kB per bucket: every tokenizer is scored on the same bytes, so the comparison is paired and a
+# larger held-out set mostly adds evaluation time (it was most of the run's time uncapped).
+DEFAULT_HELD_OUT_BYTES = 6e5
 DOCS = ROOT / "docs" / "tokenizer-ablation.md"
 TABLE_BEGIN, TABLE_END = "<!-- tokenizer_lm_ablation:begin -->", "<!-- tokenizer_lm_ablation:end -->"
 BUCKETS = ("korean", "multilingual", "code")
@@ -275,11 +279,11 @@ def _morpheme_class(tag: str) -> str:
     return "other"
 
 
-def evaluate(model: Transformer, variant: Variant, held_out: dict[str, list[str]], korean_classes: np.ndarray,
+def evaluate(model: Transformer, held_out: dict[str, tuple[np.ndarray, np.ndarray]], korean_classes: np.ndarray,
              args: argparse.Namespace) -> dict:
+    """Bits per byte per bucket of the held-out token streams (``token_stream`` of each bucket)."""
     result = {}
-    for bucket, texts in held_out.items():
-        stream, byte_counts = token_stream(variant, texts)
+    for bucket, (stream, byte_counts) in held_out.items():
         bits = token_nll_bits(model, stream, args)
         bits[byte_counts == 0] = 0.0  # separators are context, not text
         result[bucket] = float(bits.sum() / byte_counts.sum())
@@ -317,7 +321,8 @@ def markdown_table(record: dict) -> str:
     settings = result["settings"]
     lines += ["", f"Run {record['date']} on {machine_line(record['machine'])}: `{record['command']}`; vocab {settings['vocab']:,}, "
               f"preset {settings['preset']}, seq_len {settings['seq_len']}, {settings['batch_rows']} rows per step, "
-              f"{settings['train_bytes_per_bucket']:,} training bytes per bucket, seeds {settings['seeds']}, "
+              f"{settings['train_bytes_per_bucket']:,} training and {settings['held_out_bytes_per_bucket']:,} held-out "
+              f"bytes per bucket, seeds {settings['seeds']}, "
               f"{result['wall_seconds']:.0f} s."]
     return "\n".join(lines)
 
@@ -334,6 +339,9 @@ def main() -> int:
     parser.add_argument("--bytes-budget", type=float, default=DEFAULT_BYTES_BUDGET,
                         help="training bytes over the three buckets, split equally (0: all the smallest bucket's "
                              "train split has, 3.1e6 on the shared sample, about 50 min on 2 cores)")
+    parser.add_argument("--held-out-bytes", type=float, default=DEFAULT_HELD_OUT_BYTES,
+                        help="held-out bytes over the three buckets, split equally (0: all the smallest bucket's "
+                             "held-out split has)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
     parser.add_argument("--device", default="cpu")
@@ -350,7 +358,8 @@ def main() -> int:
         for bucket in BUCKETS:
             train_texts[bucket] = pq.read_table(Path(tmp) / "curated" / bucket).column("text").to_pylist()
     lm_texts = equal_bytes(train_texts, args.bytes_budget or None)
-    held_out = equal_bytes(held_out, None)  # the same held-out bytes per bucket: "all" is a 1:1:1 average
+    # The same held-out bytes per bucket, so "all" is a 1:1:1 average.
+    held_out = equal_bytes(held_out, args.held_out_bytes or None)
     per_bucket = {b: sum(len(t.encode("utf-8")) for t in docs) for b, docs in lm_texts.items()}
     print("LM training bytes per bucket: " + ", ".join(f"{b} {n:,}" for b, n in per_bucket.items()), flush=True)
     all_lm_texts = [t for bucket in BUCKETS for t in lm_texts[bucket]]
@@ -359,12 +368,13 @@ def main() -> int:
     results = {}
     for variant in build_variants(sample, args.vocab):
         stream, _ = token_stream(variant, all_lm_texts)
-        korean_tokens = sum(len(variant.encode(t)) for t in held_out["korean"])
+        held_out_streams = {bucket: token_stream(variant, texts) for bucket, texts in held_out.items()}
+        korean_tokens = int((held_out_streams["korean"][1] > 0).sum())
         runs = []
         for seed in args.seeds:
             t0 = time.perf_counter()
             model = train_model(variant, stream, args, seed)
-            runs.append(evaluate(model, variant, held_out, korean_classes, args))
+            runs.append(evaluate(model, held_out_streams, korean_classes, args))
             runs[-1]["all"] = statistics.fmean(runs[-1][b] for b in BUCKETS)  # equal held-out bytes per bucket
             print(f"{variant.name:<15} seed {seed}: " + "  ".join(f"{b} {runs[-1][b]:.4f}" for b in (*BUCKETS, "all"))
                   + f" bpb  ({time.perf_counter() - t0:.0f} s, {len(stream):,} train tokens)", flush=True)
@@ -382,7 +392,9 @@ def main() -> int:
         headline={f"{name} bpb (all)": r["bpb"]["all"]["mean"] for name, r in results.items()},
         figures={"settings": {"vocab": args.vocab, "preset": args.preset, "seq_len": args.seq_len,
                               "batch_rows": args.batch_rows, "seeds": args.seeds,
-                              "train_bytes_per_bucket": min(per_bucket.values())},
+                              "train_bytes_per_bucket": min(per_bucket.values()),
+                              "held_out_bytes_per_bucket": min(sum(len(t.encode("utf-8")) for t in docs)
+                                                               for docs in held_out.values())},
                  "korean_class_share": class_share, "tokenizers": results,
                  "wall_seconds": time.perf_counter() - started},
         machine_extra={"torch": torch.__version__, "device": args.device})
