@@ -4,7 +4,8 @@
 Runs langid -> length -> repetition -> fineweb_quality -> quality (default config, or ``--config``) over ../shared/data
 (ko, multi as text; code as code) and prints, per file: documents, kept fraction, rejections by
 reason; and lid.176's accuracy against the records' given ``lang`` (trustworthy there, see
-../shared/data/SOURCES.md) for the windowed sample we score and, for comparison, the first line.
+../shared/data/SOURCES.md) for the windowed sample we score and, for comparison, the whole text
+(what datatrove's LanguageFilter scores) and the first line.
 
     .venv/bin/python benchmarks/filter_funnel.py [--config configs/demo.yaml]
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import gzip
 import json
 import sys
@@ -47,7 +49,9 @@ def main() -> int:
              FineWebQualityFilter(config.fineweb_quality), QualityFilter(config.quality)]
     for doc_filter in chain:
         doc_filter.setup()
-    lid_hits = {"windows": 0, "first line": 0}
+    whole_text = LanguageIdFilter(dataclasses.replace(config.langid, sample_windows=1, window_chars=10**12))
+    whole_text.setup()
+    lid_hits = {"windows": 0, "whole text": 0, "first line": 0}
     lid_total = 0
     funnel = {}
     for name in ("ko", "multi", "code"):
@@ -61,6 +65,7 @@ def main() -> int:
                 given = record.get("lang", "ko")
                 lid_total += 1
                 lid_hits["windows"] += lid.predict(record["text"])[0] == given
+                lid_hits["whole text"] += whole_text.predict(record["text"])[0] == given
                 lid_hits["first line"] += lid.predict(record["text"].split("\n", 1)[0])[0] == given
             for doc_filter in chain:
                 result = doc_filter.apply(doc)
@@ -78,9 +83,10 @@ def main() -> int:
         "filter_funnel",
         {"funnel": funnel, "lid_accuracy": {s: h / lid_total for s, h in lid_hits.items()}, "lid_documents": lid_total},
         compares="what the default per-document filters keep of each sample file, and lid.176's accuracy against the "
-                 "records' given lang (scored windows vs the first line)",
+                 "records' given lang (scored windows vs the whole text vs the first line)",
         headline={**{f"kept {name}": f["kept_share"] for name, f in funnel.items()},
-                  "LID accuracy": lid_hits["windows"] / lid_total})
+                  "LID accuracy (windows)": lid_hits["windows"] / lid_total,
+                  "LID accuracy (whole text)": lid_hits["whole text"] / lid_total})
     return 0
 
 

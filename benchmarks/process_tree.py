@@ -1,6 +1,8 @@
-"""Runs a command and samples the proportional set size (PSS) of its whole process tree, so a
-multi-process Beam run (launcher + SDK workers) is measured as the memory it really takes: shared
-pages count once, split between the processes that share them (Linux ``/proc/PID/smaps_rollup``)."""
+"""Measures a whole process tree from /proc: the proportional set size (PSS) of a command's tree, so a
+multi-process Beam run (launcher + SDK workers) is measured as the memory it really takes (shared
+pages count once, split between the processes that share them: ``/proc/PID/smaps_rollup``), and the
+CPU seconds a tree spends over a block of code (``TreeCpu``), the figure that stays meaningful on a
+shared machine where wall time does not."""
 from __future__ import annotations
 
 import os
@@ -18,23 +20,73 @@ class TreeRun:
     output_tail: str
 
 
-def _children() -> dict[int, list[int]]:
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> tuple[dict[int, list[int]], dict[int, float]]:
+    """Children of every process, and each process's CPU seconds so far (utime + stime)."""
     children: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
+                fields = fh.read().rsplit(")", 1)[1].split()  # fields[0] is stat's field 3 (state)
         except OSError:
             continue
         children.setdefault(int(fields[1]), []).append(int(name))
-    return children
+        cpu[int(name)] = (int(fields[11]) + int(fields[12])) / _TICK
+    return children, cpu
+
+
+def tree_cpu(root: int) -> dict[int, float]:
+    """CPU seconds so far of ``root`` and each of its descendants, by pid."""
+    children, cpu = _processes()
+    tree, stack = {}, [root]
+    while stack:
+        pid = stack.pop()
+        stack.extend(children.get(pid, ()))
+        if pid in cpu:
+            tree[pid] = cpu[pid]
+    return tree
+
+
+class TreeCpu:
+    """CPU seconds of a process tree (default: this process and its descendants) over a ``with``
+    block, sampled every ``interval`` seconds: a process that exits loses at most its last interval.
+    ``seconds`` holds the total after the block."""
+
+    def __init__(self, root: int | None = None, interval: float = 0.1):
+        self.root, self.interval = root or os.getpid(), interval
+        self.seconds = 0.0
+
+    def sample(self) -> None:
+        self._last.update(tree_cpu(self.root))
+
+    def __enter__(self) -> "TreeCpu":
+        self._start = tree_cpu(self.root)
+        self._last = dict(self._start)
+        self._done = threading.Event()
+
+        def run() -> None:
+            while not self._done.wait(self.interval):
+                self.sample()
+
+        self._sampler = threading.Thread(target=run, daemon=True)
+        self._sampler.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self._done.set()
+        self._sampler.join()
+        self.sample()
+        self.seconds = sum(seconds - self._start.get(pid, 0.0) for pid, seconds in self._last.items())
 
 
 def tree_pss(root: int) -> int:
     """Summed PSS (bytes) of ``root`` and all its descendants now."""
-    children, total, stack = _children(), 0, [root]
+    children, total, stack = _processes()[0], 0, [root]
     while stack:
         pid = stack.pop()
         stack.extend(children.get(pid, ()))

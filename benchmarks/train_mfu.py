@@ -5,12 +5,15 @@ On a GPU: the 1.3B preset at 4,096 and 32,768 tokens, bf16, flex_attention docum
 (activation checkpointing at 32k), one rank. MFU uses trainer.metrics over the device's dense bf16 peak (989 TFLOPS
 on an H100 SXM), twice: with attention FLOPs from the actual document lengths (what document masking computes) and
 by the full-causal convention (seq_len x seq_len, the figure published MFUs use). Peer: Hugging Face
-``LlamaForCausalLM`` of the same shape on the same rows with the same masking and kernel: packed-sequence
-``position_ids`` (HF then masks attention within documents, as we do), our loss mask as ``shift_labels``,
-``flex_attention`` on GPU (compiled per decoder layer, as ours), SDPA on CPU (one call with HF's dense
-document mask; ours runs causal SDPA per document), bf16 autocast on GPU, fused AdamW. Both sides are timed over
-the whole iteration, data included, each reading through our prefetching loader. torchtitan's published figures
-are printed for reference.
+``LlamaForCausalLM`` of the same shape on the same rows with the same attention kernel and masking: an attention
+function registered with HF's ``AttentionInterface`` calls the trainer's own document-masked attention on the
+rows' document ids (GPU: compiled ``flex_attention`` with the trainer's ``document_block_mask``, built once per
+micro-batch as the trainer does; CPU: the trainer's causal SDPA per document), and HF builds no mask of its own
+(a mask function that returns none is registered under the same name). So the two sides differ only in the
+model code around attention: projections, RoPE, MLP, norms, loss, optimizer step. Packed-sequence
+``position_ids`` for RoPE, our loss mask as ``shift_labels``, bf16 autocast on GPU (compiled per decoder layer,
+as ours), fused AdamW. Both sides are timed over the whole iteration, data included, each reading through our
+prefetching loader. torchtitan's published figures are printed for reference.
 
 Without a GPU: the ``tiny`` preset on CPU, tokens/s only (a CPU has no meaningful bf16 peak), with the same peer;
 both sides in fp32 there (our ``param_dtype: auto`` picks fp32 on CPU).
@@ -39,6 +42,7 @@ from trainer.config import preset  # noqa: E402
 from trainer.data import ShardLoader, plan_training_phases  # noqa: E402
 from trainer.prefetch import PrefetchingLoader  # noqa: E402
 from trainer.export import hf_config  # noqa: E402
+from trainer.model import _document_sdpa, _flex_attention, document_block_mask  # noqa: E402  (the trainer's kernels)
 from corpus.manifest import Manifest  # noqa: E402
 from trainer.synthetic import EOS, write_corpus  # noqa: E402
 
@@ -57,16 +61,39 @@ def run_ours(corpus: Path, out: Path, preset_name: str, device: str, steps: int,
     return [json.loads(line) for line in (out / "run" / "metrics.jsonl").read_text().splitlines()]
 
 
+PEER_ATTENTION = "korpus_document"
+
+
+def document_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, *, doc_ids,
+                       block_mask=None, **kwargs):
+    """HF attention function (``AttentionInterface``): the trainer's document-masked attention. ``query`` is
+    [batch, heads, seq, d_head], ``key``/``value`` [batch, kv_heads, seq, d_head] after RoPE; HF's scaling is
+    d_head ** -0.5, the kernels' default. Returns [batch, seq, heads, d_head] as HF's own functions do."""
+    if block_mask is not None:
+        out = _flex_attention(query, key, value, block_mask)
+    else:
+        out = _document_sdpa(query, key, value, doc_ids)
+    return out.transpose(1, 2), None
+
+
+def register_peer_attention() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface
+
+    AttentionInterface.register(PEER_ATTENTION, document_attention)
+    AttentionMaskInterface.register(PEER_ATTENTION, lambda *args, **kwargs: None)  # the doc ids are the mask
+
+
 def run_peer(corpus: Path, preset_name: str, device: torch.device, steps: int, tokens_per_step: int,
              activation_checkpointing: bool, compile_blocks: bool) -> list[float]:
-    """HF LlamaForCausalLM (module docstring); tokens/s of each whole iteration."""
+    """HF LlamaForCausalLM with the trainer's attention (module docstring); tokens/s of each whole iteration."""
     from transformers import LlamaForCausalLM
 
     manifest = Manifest.load(corpus)
     model_config = preset(preset_name).model_config(manifest.tokenizer.vocab_size)
-    attention = "flex_attention" if device.type == "cuda" else "sdpa"
+    register_peer_attention()
     config = hf_config(model_config, manifest.phases[0].seq_len, {"<|endoftext|>": EOS}, torch.float32)
-    hf = LlamaForCausalLM._from_config(config, attn_implementation=attention).to(device)
+    hf = LlamaForCausalLM._from_config(config, attn_implementation=PEER_ATTENTION).to(device)
     if activation_checkpointing:
         hf.gradient_checkpointing_enable()
     if compile_blocks:
@@ -84,10 +111,12 @@ def run_peer(corpus: Path, preset_name: str, device: torch.device, steps: int, t
             batch = loader.next_step()
             for mb in batch.micro_batches:
                 mb = mb.to(device)
+                doc_ids = mb.layout.doc_ids
+                block_mask = document_block_mask(doc_ids) if device.type == "cuda" else None
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                    # use_cache=False: with a KV cache HF ignores the packed position_ids (no document mask).
+                    # doc_ids and block_mask reach document_attention through HF's attention kwargs.
                     loss = hf(input_ids=mb.tokens, position_ids=mb.layout.positions, labels=mb.labels,
-                              shift_labels=mb.labels, use_cache=False).loss
+                              shift_labels=mb.labels, use_cache=False, doc_ids=doc_ids, block_mask=block_mask).loss
                 loss.backward()
             torch.nn.utils.clip_grad_norm_(hf.parameters(), 1.0)
             optimizer.step()
@@ -163,12 +192,13 @@ def main() -> int:
                         "peer_tokens_per_s_each_step": peer})
     if on_gpu:
         print(f"reference (published, not measured here): {TORCHTITAN_REFERENCE}")
-    peer_name = ("transformers LlamaForCausalLM, packed position_ids (document masking), "
-                 + ("flex_attention, bf16 autocast" if on_gpu else "sdpa, fp32"))
+    peer_name = ("transformers LlamaForCausalLM with the trainer's document attention ("
+                 + ("compiled flex_attention, same block mask), bf16 autocast" if on_gpu
+                    else "causal SDPA per document), fp32"))
     write_result(
         "train_mfu", {"preset": preset_name, "steps": steps, "warmup_excluded": warmup, "peer": peer_name, "cases": results},
         compares=f"korpus trainer ({preset_name} preset) vs {peer_name} of the same shape on the same rows, the same "
-                 "loader and loss mask, whole iterations timed; MFU against the GPU's peak",
+                 "attention kernel and document mask, loader and loss mask, whole iterations timed; MFU against the GPU's peak",
         headline={**{f"ours/peer at {r['seq_len']:,}": r["ratio_ours_over_peer"] for r in results},
                   **{f"MFU at {r['seq_len']:,}": r["mfu_document_masked"] for r in results if r["mfu_document_masked"]}},
         machine_extra={"device": torch.cuda.get_device_name() if on_gpu else "cpu",
