@@ -27,6 +27,12 @@ SPARK = ["--runner=SparkRunner", "--spark_master_url=spark://spark-master:7077",
 PORTABLE_JOB_SERVER = ["--runner=PortableRunner", "--job_endpoint=localhost:8099",
                        "--environment_type=DOCKER", "--environment_config=korpus-worker:0.1.0"]
 
+# Beam's own Dataflow tests run pipelines this way (dataflow_runner_test.py): `--dry_run` makes
+# DataflowRunner validate the options, translate the pipeline and build the job request, and
+# return before any network call (without it, validating the options asks GCS about the temp
+# bucket's soft-delete policy and waits minutes for the timeout here); `--no_auth` skips the credentials lookup.
+DATAFLOW_DRY_RUN = [*DATAFLOW, "--dry_run=True", "--no_auth", "--job_name=korpus-dry-run"]
+
 
 @pytest.fixture
 def tiny_input(tmp_path):
@@ -36,7 +42,7 @@ def tiny_input(tmp_path):
     return str(path)
 
 
-@pytest.mark.parametrize("options", [DATAFLOW, FLINK, SPARK, PORTABLE_JOB_SERVER],
+@pytest.mark.parametrize("options", [DATAFLOW_DRY_RUN, FLINK, SPARK, PORTABLE_JOB_SERVER],
                          ids=["dataflow", "flink", "spark", "portable-job-server"])
 def test_curate_graph_constructs_for_runner(options, tiny_input, tmp_path):
     config = load(CurateConfig, "configs/default.yaml")
@@ -55,12 +61,6 @@ def test_dataflow_options_parse_as_documented():
     gcp = options.view_as(GoogleCloudOptions)
     assert (gcp.project, gcp.region, gcp.temp_location) == ("my-project", "asia-northeast3", "gs://my-bucket/tmp")
     assert options.view_as(WorkerOptions).max_num_workers == 200
-
-
-# Beam's own Dataflow tests run pipelines this way (dataflow_runner_test.py): `--dry_run` makes
-# DataflowRunner validate the options, translate the pipeline and build the job request, and
-# return before any network call; `--no_auth` skips the credentials lookup.
-DATAFLOW_DRY_RUN = [*DATAFLOW, "--dry_run=True", "--no_auth", "--job_name=korpus-dry-run"]
 
 
 def dataflow_dry_run(pipeline: beam.Pipeline) -> object:

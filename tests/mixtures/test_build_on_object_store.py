@@ -18,7 +18,7 @@ from corpus.upsampling import UpsamplingConfig
 from mixtures.build import BuildConfig, _ManifestWriter, build_pipeline, tokenizer_info
 from tests.mixtures import memfs
 from tests.mixtures.conftest import FIM_ALL_BUCKETS, build, write_curated
-from tests.test_runners import DATAFLOW, FLINK, PORTABLE_JOB_SERVER, SPARK
+from tests.test_runners import DATAFLOW_DRY_RUN, FLINK, PORTABLE_JOB_SERVER, SPARK
 
 # One process: the pipeline's workers share the test filesystem's dict.
 IN_PROCESS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
@@ -61,7 +61,7 @@ def test_a_build_on_an_object_store_writes_the_local_builds_bytes_and_leaves_onl
         Manifest.load(corpus).verify()
 
 
-@pytest.mark.parametrize("options", [DATAFLOW, FLINK, SPARK, PORTABLE_JOB_SERVER],
+@pytest.mark.parametrize("options", [DATAFLOW_DRY_RUN, FLINK, SPARK, PORTABLE_JOB_SERVER],
                          ids=["dataflow", "flink", "spark", "portable-job-server"])
 def test_the_build_graph_constructs_for_each_runner_with_everything_on_an_object_store(
         options, tmp_path, memtest_root, tokenizer_dir, small_records):
