@@ -6,7 +6,7 @@ sees (and their text bytes) to per-process counters, and each worker process wri
 at most once a second and at the end of every bundle, to a small JSON file in a local directory.
 ``PhaseProgress`` (in the launching process) sums those files every second and prints
 
-    curate 1-filter   read 12,345 docs 45.6 MB | kept 10,000 | rejected 2,300 | errors 45 | 1,234 docs/s 4.6 MB/s | 0:00:10 | ETA 0:04:56 (23% of 1.2 GB)
+    curate 1-filter   read 12,345 docs 45.6 MB | kept 10,000 | rejected 2,300 | errors 45 | 1,234 docs/s 4.6 MB/s | 0:00:10 | ETA 0:04:56 (23% of 1.2 GB of input files)
 
 as one updating line on a terminal, or one plain line every ``PLAIN_EVERY_S`` seconds otherwise. The
 ETA comes from the share of the phase's input done: input file bytes of the files read so far for
@@ -183,7 +183,7 @@ def progress_line(label: str, totals: dict[str, list[int]], elapsed: float, expe
     done = None
     if expected.input_bytes:
         done = get(INPUT_BYTES)[1] / expected.input_bytes
-        share = f" ({min(done, 1.0):.0%} of {_mb(expected.input_bytes)} input)"
+        share = f" ({min(done, 1.0):.0%} of {_mb(expected.input_bytes)} of input files)"
     elif expected.documents:
         done = read / expected.documents
         share = f" ({min(done, 1.0):.0%} of {expected.documents:,} docs)"

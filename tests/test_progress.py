@@ -25,7 +25,7 @@ def test_progress_line_shows_counts_rates_elapsed_and_an_eta_from_the_share_of_i
               INPUT_BYTES: [10, 250_000_000]}
     line = progress_line("curate 1-filter", totals, 100.0, Expected(input_bytes=1_000_000_000))
     assert line == ("curate 1-filter  read 1,234 docs 5.0 MB | kept 1,000 | rejected 200 | errors 34 | "
-                    "12.3 docs/s 0.1 MB/s | 0:01:40 | ETA 0:05:00 (25% of 1.00 GB input)")
+                    "12.3 docs/s 0.1 MB/s | 0:01:40 | ETA 0:05:00 (25% of 1.00 GB of input files)")
     by_docs = progress_line("curate 2-dedup.exact", totals, 3600.0, Expected(documents=4936))
     assert by_docs.endswith("| 1:00:00 | ETA 3:00:00 (25% of 4,936 docs)")
     finished = progress_line("curate 2-dedup.exact", totals, 3600.0, Expected(documents=1234), finished=True)
