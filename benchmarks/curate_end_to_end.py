@@ -57,10 +57,14 @@ BEAM_ARGS = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
 BANDS, ROWS = 16, 8
 
 
+def curate_command(data: Path, out: Path) -> list[str]:
+    """``beam_pipeline.py curate`` on a ``scaled_input`` folder, default config, 2 worker processes."""
+    return [sys.executable, str(ROOT / "beam_pipeline.py"), "curate", "--input", str(data / "text" / "*.jsonl.gz"),
+            "--code-input", str(data / "code" / "*.jsonl.gz"), "--output", str(out), *BEAM_ARGS]
+
+
 def run_ours(data: Path, out: Path) -> dict:
-    command = [sys.executable, str(ROOT / "beam_pipeline.py"), "curate", "--input", str(data / "text" / "*.jsonl.gz"),
-               "--code-input", str(data / "code" / "*.jsonl.gz"), "--output", str(out), *BEAM_ARGS]
-    run = run_measured(command, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    run = run_measured(curate_command(data, out), env=dict(os.environ, PYTHONPATH=str(ROOT)))
     if run.returncode != 0:
         raise SystemExit(f"curate failed:\n{run.output_tail}")
     stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
@@ -97,13 +101,10 @@ def _text(doc) -> str:
 def fineweb2_words(lang: str):
     """The word tokenizer FineWeb-2 splits ``lang`` with, as a datatrove pipeline builds it (no
     cache in front), or the regex one where datatrove has none this project can load: the
-    tokenizers behind our ``corpus.words.filter_word_tokenizer``."""
-    from datatrove.utils.word_tokenizers import load_tokenizer_assignments
+    tokenizers behind our ``corpus.words.filter_word_tokenizer``; one per language and process."""
+    from corpus.words import RegexWordTokenizer, fineweb2_word_tokenizer
 
-    from corpus.words import RegexWordTokenizer, datatrove_tokenizer_name
-
-    name = datatrove_tokenizer_name(lang)
-    return RegexWordTokenizer(lang) if name is None else load_tokenizer_assignments()[name]()
+    return fineweb2_word_tokenizer(lang) or RegexWordTokenizer(lang)
 
 
 class _DocumentLanguageLength:

@@ -44,8 +44,7 @@ def run_steps(data: Path, out: Path) -> dict[str, dict]:
     cli = str(ROOT / "beam_pipeline.py")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     steps = {
-        "curate": [python, cli, "curate", "--input", str(data / "text" / "*.jsonl.gz"),
-                   "--code-input", str(data / "code" / "*.jsonl.gz"), "--output", str(out), *BEAM_ARGS],
+        "curate": curate_end_to_end.curate_command(data, out),
         "tokenizer": [python, cli, "tokenizer", "--curated", str(out / "curated"), "--output", str(out / "tokenizer"),
                       "--vocab-size", "16384", "--workers", "2"],
         "build": [python, cli, "build", "--curated", str(out / "curated"), "--tokenizer", str(out / "tokenizer"),

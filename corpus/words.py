@@ -161,13 +161,18 @@ def datatrove_tokenizer_name(lang: str) -> str | None:
     return name
 
 
+def fineweb2_word_tokenizer(lang: str) -> WordTokenizer | None:
+    """A new instance of the datatrove tokenizer FineWeb-2 splits ``lang`` with, as datatrove
+    builds it (no cache in front); None where ``datatrove_tokenizer_name`` has none."""
+    name = datatrove_tokenizer_name(lang)
+    return None if name is None else load_tokenizer_assignments()[name]()
+
+
 @functools.lru_cache(maxsize=None)
 def filter_word_tokenizer(lang: str) -> WordTokenizer:
     """The words the filters' thresholds were tuned on (module docstring); one instance per process."""
-    name = datatrove_tokenizer_name(lang)
-    if name is None:
-        return RegexWordTokenizer(lang)
-    return DatatroveWords(lang, load_tokenizer_assignments()[name]())
+    tokenizer = fineweb2_word_tokenizer(lang)
+    return RegexWordTokenizer(lang) if tokenizer is None else DatatroveWords(lang, tokenizer)
 
 
 def content_words(words: list[str]) -> list[str]:
