@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -46,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
+from benchmarks.process_tree import tree_cpu, tree_rss  # noqa: E402
 from benchmarks.record import write_result  # noqa: E402
 
 BUCKETS = {"ko": "korean", "multi": "multilingual", "code": "code"}  # generated file prefix -> bucket
@@ -75,34 +75,6 @@ def generate_curated(folder: Path, scale: int, work: Path) -> dict[str, list[str
     return texts
 
 
-def sample_tree(root_pid: int) -> tuple[int, dict[int, float]]:
-    """RSS (bytes) of ``root_pid`` and all its descendants, and each one's CPU seconds so far, from /proc."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    cpu: dict[int, float] = {}
-    page, tick = os.sysconf("SC_PAGE_SIZE"), os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()  # fields[0] is field 3 (state)
-            with open(f"/proc/{entry}/statm") as fh:
-                rss[int(entry)] = int(fh.read().split()[1]) * page
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
-    total, tree_cpu, stack = 0, {}, [root_pid]
-    while stack:
-        pid = stack.pop()
-        total += rss.get(pid, 0)
-        if pid in cpu:
-            tree_cpu[pid] = cpu[pid]
-        stack.extend(children.get(pid, []))
-    return total, tree_cpu
-
-
 def run_build(curated: Path, tokenizer: Path, output: Path, mode: str, workers: int) -> dict[str, float]:
     command = [sys.executable, str(ROOT / "beam_pipeline.py"), "build", "--curated", str(curated),
                "--tokenizer", str(tokenizer), "--output", str(output), f"--direct_running_mode={mode}",
@@ -117,9 +89,8 @@ def run_build(curated: Path, tokenizer: Path, output: Path, mode: str, workers: 
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            rss, seen = sample_tree(process.pid)
-            peak = max(peak, rss)
-            cpu.update(seen)
+            peak = max(peak, tree_rss(process.pid))
+            cpu.update(tree_cpu(process.pid))
             time.sleep(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)

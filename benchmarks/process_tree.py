@@ -21,6 +21,7 @@ class TreeRun:
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def _processes() -> tuple[dict[int, list[int]], dict[int, float]]:
@@ -82,6 +83,20 @@ class TreeCpu:
         self._sampler.join()
         self.sample()
         self.seconds = sum(seconds - self._start.get(pid, 0.0) for pid, seconds in self._last.items())
+
+
+def tree_rss(root: int) -> int:
+    """Summed resident set size (bytes) of ``root`` and all its descendants now."""
+    children, total, stack = _processes()[0], 0, [root]
+    while stack:
+        pid = stack.pop()
+        stack.extend(children.get(pid, ()))
+        try:
+            with open(f"/proc/{pid}/statm", encoding="ascii") as fh:
+                total += int(fh.read().split()[1]) * _PAGE
+        except (OSError, IndexError):
+            continue
+    return total
 
 
 def tree_pss(root: int) -> int:
