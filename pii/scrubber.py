@@ -112,6 +112,8 @@ class Scrubber:
         for recognizer, windows in self._plan(lang, bucket).fired(text):
             for pos, endpos, digit_row in windows:
                 matches += [(recognizer.PII_TYPE, match) for match in recognizer.matches(text, pos, endpos, digit_row)]
+        if not matches and not placeholders:
+            return []  # the common document: no identifier, so no name next to one either
         candidates = [Finding(pii_type, m.start, m.end, m.score, m.rule) for pii_type, m in _nearest_context_wins(matches)]
         if scrubbed:
             taken = _Spans(scrubbed)
@@ -210,36 +212,46 @@ class _Plan:
     """The recognizers one kind of document gets, and how to find where each runs: every distinct
     trigger is scanned once per text (several recognizers share the digit-run trigger), and each
     recognizer runs on the merged ``WINDOW``s around its trigger's hits that hold enough digits
-    for one of its matches."""
+    for one of its matches.
+
+    Recognizers with the same triggers and window form one group, worked out here once: most
+    documents hit no trigger, and what a document costs then is the scans alone."""
 
     def __init__(self, recognizers: list[ContextPatternRecognizer]) -> None:
         self.recognizers = tuple(recognizers)
-        self._triggers = [r.TRIGGER if isinstance(r.TRIGGER, tuple) else (r.TRIGGER,) for r in recognizers]
-        self._patterns = list(dict.fromkeys(p for patterns in self._triggers for p in patterns))
+        triggers = [r.TRIGGER if isinstance(r.TRIGGER, tuple) else (r.TRIGGER,) for r in recognizers]
+        self._patterns = list(dict.fromkeys(p for patterns in triggers for p in patterns))
+        groups: dict[tuple, list[ContextPatternRecognizer]] = {}
+        for recognizer, patterns in zip(recognizers, triggers):
+            groups.setdefault((patterns, recognizer.WINDOW), []).append(recognizer)
+        self._groups = [(tuple(self._patterns.index(p) for p in patterns), window, tuple(members))
+                        for (patterns, window), members in groups.items()]
 
     def fired(self, text: str) -> list[tuple[ContextPatternRecognizer, list[tuple[int, int, int | None]]]]:
         """The recognizers whose trigger occurs in ``text``, each with the windows to run on
         (start, end, and for a numeric recognizer the most digits in a row there)."""
-        hits = {p: [m.span() for m in p.finditer(text)] for p in self._patterns}
-        windows: dict[tuple, list[Window]] = {}
-        digits: dict[tuple, list[tuple[int, int]]] = {}
+        hits = []
+        for pattern in self._patterns:
+            # A search that finds nothing is the common case and the cheapest call; a hit is
+            # scanned on from where it stands.
+            first = pattern.search(text)
+            hits.append([m.span() for m in pattern.finditer(text, first.start())] if first else None)
         fired = []
-        for recognizer, patterns in zip(self.recognizers, self._triggers):
-            key = (patterns, recognizer.WINDOW)
-            if key not in windows:
-                spans = [span for p in patterns for span in hits[p]]
-                windows[key] = _windows(text, spans, recognizer.WINDOW) if spans else []
-            if not windows[key]:
+        for indices, window, members in self._groups:
+            spans = [span for i in indices if hits[i] for span in hits[i]]
+            if not spans:
                 continue
-            if not recognizer.MIN_DIGITS:
-                fired.append((recognizer, [(pos, endpos, None) for pos, endpos in windows[key]]))
-                continue
-            if key not in digits:
-                digits[key] = [digit_runs(text, pos, endpos) for pos, endpos in windows[key]]
-            runs = [(pos, endpos, row) for (pos, endpos), (joined, row) in zip(windows[key], digits[key])
-                    if joined >= recognizer.MIN_DIGITS]
-            if runs:
-                fired.append((recognizer, runs))
+            windows = _windows(text, spans, window)
+            runs = None
+            for recognizer in members:
+                if not recognizer.MIN_DIGITS:
+                    fired.append((recognizer, [(pos, endpos, None) for pos, endpos in windows]))
+                    continue
+                if runs is None:
+                    runs = [(pos, endpos, *digit_runs(text, pos, endpos)) for pos, endpos in windows]
+                held = [(pos, endpos, row) for pos, endpos, joined, row in runs if joined >= recognizer.MIN_DIGITS]
+                if held:
+                    fired.append((recognizer, held))
         return fired
 
 

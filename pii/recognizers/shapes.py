@@ -41,20 +41,21 @@ DIGIT_RUN_TRIGGER = regex.compile(r"[0-9](?:[ .\-()/]{0,3}[0-9]){6}")
 # A run of digits joined by the separators any numeric rule writes between two digits (at most
 # three: `` - ``, ``) ``, ``-(``): all digits of one numeric match lie in one such run.
 _DIGIT_CHAIN = regex.compile(r"[0-9](?:[ .\-()/\u00b7]{0,3}[0-9])*")
+# Separators are dropped and chains kept apart by a newline, which no chain holds: one translate
+# and one split count the digits of every chain of a window.
 _NOT_DIGITS = str.maketrans(dict.fromkeys(" .-()/\u00b7"))
-_SEPARATORS = regex.compile(r"[ .\-()/\u00b7]+")
+_DIGIT_ROW = regex.compile(r"[0-9]+")
 
 
 def digit_runs(text: str, pos: int, endpos: int) -> tuple[int, int]:
     """In ``text[pos:endpos]``: the most digits one run of joined digits holds, and the most
     digits in a row. A window whose runs are shorter than a recognizer's ``MIN_DIGITS`` holds
     none of its matches, nor one of a rule's whose ``Rule.run`` is longer than its longest row."""
-    joined = plain = 0
-    for match in _DIGIT_CHAIN.finditer(text, pos, endpos):
-        chain = match.group()
-        joined = max(joined, len(chain.translate(_NOT_DIGITS)))
-        plain = max(plain, max(map(len, _SEPARATORS.split(chain))))
-    return joined, plain
+    chains = _DIGIT_CHAIN.findall(text, pos, endpos)
+    if not chains:
+        return 0, 0
+    joined = max(map(len, "\n".join(chains).translate(_NOT_DIGITS).split("\n")))
+    return joined, max(map(len, _DIGIT_ROW.findall(text, pos, endpos)))
 
 # Characters that people (and their input methods) write in place of ASCII digits and hyphens:
 # full-width forms (Korean IMEs' full-width mode: ８８０５１４－...), en/em dashes and minus signs
