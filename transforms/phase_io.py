@@ -90,8 +90,15 @@ def _row_groups(path: str) -> list[tuple[int, int]]:
 
 
 class _WritePerShardFn(beam.DoFn):
-    """Writes elements to one file per (subdirectory, shard) and bundle; yields ``WrittenFile``
-    from ``finish_bundle``. ``to_row(element) -> (uid, subdirectory, row)``."""
+    """Writes elements to one file per (subdirectory, shard) and bundle; yields ``WrittenFile``.
+    ``to_row(element) -> (uid, subdirectory, row)``.
+
+    The documents of a shard arrive together (one ``process`` call reads a shard, and the steps in
+    between are fused and keep order), so when a row of another shard arrives, the files of the
+    shard before are complete and are closed then, not at the end of the bundle: a worker holds
+    the row groups of one shard, however many shards its bundle has (the DirectRunner gives each
+    worker one bundle of half the input). A shard that did come back later would only start a new
+    file, named by its first ordinal, as one seen by two bundles does."""
 
     def __init__(self, directory: str, schema: pa.Schema, to_row: Callable[[Any], tuple[int, str, dict]],
                  row_group_bytes: int):
@@ -101,35 +108,42 @@ class _WritePerShardFn(beam.DoFn):
 
     def start_bundle(self) -> None:
         self.teardown()  # a failed bundle's temporary files
-        self._writers: dict[tuple[str, int], tuple[ParquetStreamWriter, str, list[int]]] = {}
+        self._writers: dict[tuple[str, int], tuple[ParquetStreamWriter, str]] = {}
+        self._last_uid: dict[tuple[str, int], int] = {}  # per file key, across the files of a bundle
+        self._shard: int | None = None
 
     def process(self, element: Any) -> Iterable:
         uid, subdir, row = self._to_row(element)
-        key = (subdir, shard_of_uid(uid))
+        shard = shard_of_uid(uid)
+        if shard != self._shard:
+            yield from self._close(lambda key: key[1] != shard)
+            self._shard = shard
+        key = (subdir, shard)
+        if uid < self._last_uid.get(key, -1):
+            raise RuntimeError(f"phase writer {self._directory}: uid {uid} after {self._last_uid[key]}: the documents "
+                               "of a shard must reach the writer in read order (a runner broke the fused order)")
+        self._last_uid[key] = uid
         entry = self._writers.get(key)
         if entry is None:
             relative = f"{subdir}/{segment_name(uid)}" if subdir else segment_name(uid)
             writer = ParquetStreamWriter(storage.join(self._directory, relative), self._schema,
                                          self._row_group_bytes)
-            entry = self._writers[key] = (writer, relative, [uid])
-        writer, _, last = entry
-        if uid < last[0]:
-            raise RuntimeError(f"phase writer {self._directory}: uid {uid} after {last[0]}: the documents of a "
-                               "shard must reach the writer in read order (a runner broke the fused order)")
-        last[0] = uid
-        writer.write(row)
-        return ()
+            entry = self._writers[key] = (writer, relative)
+        entry[0].write(row)
 
     def finish_bundle(self) -> Iterable:
-        for writer, relative, _ in self._writers.values():
+        for written in self._close(lambda key: True):
+            yield WindowedValue(written, MIN_TIMESTAMP, [GlobalWindow()])
+
+    def _close(self, which: Callable[[tuple[str, int]], bool]) -> Iterator[WrittenFile]:
+        for key in [k for k in self._writers if which(k)]:
+            writer, relative = self._writers.pop(key)
             writer.close()
             self._rows.inc(writer.rows_written)
-            written = WrittenFile(relative, writer.rows_written, _row_groups(writer.path))
-            yield WindowedValue(written, MIN_TIMESTAMP, [GlobalWindow()])
-        self._writers = {}
+            yield WrittenFile(relative, writer.rows_written, _row_groups(writer.path))
 
     def teardown(self) -> None:
-        for writer, _, _ in getattr(self, "_writers", {}).values():
+        for writer, _ in getattr(self, "_writers", {}).values():
             writer.abort()
 
 
