@@ -16,8 +16,10 @@ from dataclasses import dataclass
 class TreeRun:
     returncode: int
     seconds: float
-    peak_pss_bytes: int
+    peak_pss_bytes: int  # of the whole tree
     output_tail: str
+    peak_root_pss_bytes: int = 0  # of the command's own process (a Beam launcher and its runner)
+    peak_child_pss_bytes: int = 0  # of the largest other process of the tree (a Beam SDK worker)
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -101,7 +103,12 @@ def tree_rss(root: int) -> int:
 
 def tree_pss(root: int) -> int:
     """Summed PSS (bytes) of ``root`` and all its descendants now."""
-    children, total, stack = _processes()[0], 0, [root]
+    return sum(pss_by_process(root).values())
+
+
+def pss_by_process(root: int) -> dict[int, int]:
+    """PSS (bytes) of ``root`` and of each of its descendants now, by pid."""
+    children, found, stack = _processes()[0], {}, [root]
     while stack:
         pid = stack.pop()
         stack.extend(children.get(pid, ()))
@@ -109,22 +116,25 @@ def tree_pss(root: int) -> int:
             with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
                 for line in fh:
                     if line.startswith("Pss:"):
-                        total += int(line.split()[1]) * 1024
+                        found[pid] = int(line.split()[1]) * 1024
                         break
         except OSError:
             continue
-    return total
+    return found
 
 
 def run_measured(command: list[str], interval: float = 0.25, env: dict | None = None) -> TreeRun:
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    peak = [0]
+    peaks = {"tree": 0, "root": 0, "child": 0}
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], tree_pss(process.pid))
+            now = pss_by_process(process.pid)
+            peaks["tree"] = max(peaks["tree"], sum(now.values()))
+            peaks["root"] = max(peaks["root"], now.get(process.pid, 0))
+            peaks["child"] = max([peaks["child"], *(v for pid, v in now.items() if pid != process.pid)])
             done.wait(interval)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -132,4 +142,5 @@ def run_measured(command: list[str], interval: float = 0.25, env: dict | None = 
     output = process.communicate()[0].decode("utf-8", "replace")
     done.set()
     sampler.join()
-    return TreeRun(process.returncode, time.perf_counter() - start, peak[0], output[-4000:])
+    return TreeRun(process.returncode, time.perf_counter() - start, peaks["tree"], output[-4000:],
+                   peaks["root"], peaks["child"])

@@ -7,7 +7,9 @@ MB of text each).
 
 Each step runs as its own command (``beam_pipeline.py curate|tokenizer|build``, default configs,
 DirectRunner with 2 worker processes); its peak PSS is summed over the launcher and every worker
-process (``benchmarks/process_tree.py``). Shuffle bytes come from curate's stats.json (the encoded
+process (``benchmarks/process_tree.py``), and beside it the peak of the command's own process (the
+launcher: Beam's, which holds the DirectRunner's in-memory shuffle, or the tokenizer's BPE trainer)
+and of its largest other process (a Beam SDK worker, or a pre-tokenizing one). Shuffle bytes come from curate's stats.json (the encoded
 size of every record entering a GroupByKey/CoGroupByKey, counted by ``corpus.shuffle_meter``).
 Targets (issue 15): peak memory at the largest scale <= 1.3x the smallest for each step; s/MB at
 the largest <= s/MB at the smallest; curate's shuffle bytes <= 0.25 per input byte. Figures go to
@@ -55,8 +57,11 @@ def run_steps(data: Path, out: Path) -> dict[str, dict]:
         run = run_measured(command, env=env)
         if run.returncode != 0:
             raise SystemExit(f"{step} failed ({run.returncode}):\n{run.output_tail}")
-        figures[step] = {"seconds": round(run.seconds, 2), "peak_pss_mb": round(run.peak_pss_bytes / 1e6, 1)}
-        print(f"    {step:<9} {run.seconds:8.1f} s  peak PSS {run.peak_pss_bytes / 1e6:8.1f} MB", flush=True)
+        figures[step] = {"seconds": round(run.seconds, 2), "peak_pss_mb": round(run.peak_pss_bytes / 1e6, 1),
+                         "peak_launcher_pss_mb": round(run.peak_root_pss_bytes / 1e6, 1),
+                         "peak_worker_pss_mb": round(run.peak_child_pss_bytes / 1e6, 1)}
+        print(f"    {step:<9} {run.seconds:8.1f} s  peak PSS {run.peak_pss_bytes / 1e6:8.1f} MB (launcher "
+              f"{run.peak_root_pss_bytes / 1e6:.0f}, largest worker {run.peak_child_pss_bytes / 1e6:.0f})", flush=True)
     stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
     figures["curate"]["shuffle_bytes_per_input_byte"] = stats["shuffle"]["bytes_per_input_byte"]
     figures["curate"]["shuffle_bytes"] = stats["shuffle"]["total_bytes"]
@@ -98,18 +103,22 @@ def main() -> int:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
     small, large = results[f"{min(args.scales):g}x"], results[f"{max(args.scales):g}x"]
-    print(f"\n{'step':<10} {'scale':>6} {'s/MB':>8} {'peak PSS MB':>12}")
+    print(f"\n{'step':<10} {'scale':>6} {'s/MB':>8} {'peak PSS MB':>12} {'launcher':>9} {'worker':>7}")
     for step in ("curate", "tokenizer", "build"):
         for name, result in results.items():
             f = result["steps"][step]
-            print(f"{step:<10} {name:>6} {f['s_per_mb']:8.3f} {f['peak_pss_mb']:12.1f}")
+            print(f"{step:<10} {name:>6} {f['s_per_mb']:8.3f} {f['peak_pss_mb']:12.1f} "
+                  f"{f['peak_launcher_pss_mb']:9.0f} {f['peak_worker_pss_mb']:7.0f}")
     checks = {}
     for step in ("curate", "tokenizer", "build"):
         a, b = small["steps"][step], large["steps"][step]
         checks[step] = {"memory_ratio": round(b["peak_pss_mb"] / a["peak_pss_mb"], 3),
+                        "launcher_memory_ratio": round(b["peak_launcher_pss_mb"] / a["peak_launcher_pss_mb"], 3),
+                        "worker_memory_ratio": round(b["peak_worker_pss_mb"] / a["peak_worker_pss_mb"], 3),
                         "s_per_mb_ratio": round(b["s_per_mb"] / a["s_per_mb"], 3)}
         print(f"{step}: peak memory {max(args.scales):g}x/{min(args.scales):g}x = {checks[step]['memory_ratio']:.2f} "
-              f"(target <= 1.3), s/MB ratio = {checks[step]['s_per_mb_ratio']:.2f} (target <= 1.0)")
+              f"(target <= 1.3; launcher {checks[step]['launcher_memory_ratio']:.2f}, largest worker "
+              f"{checks[step]['worker_memory_ratio']:.2f}), s/MB ratio = {checks[step]['s_per_mb_ratio']:.2f} (target <= 1.0)")
     shuffle = large["steps"]["curate"]["shuffle_bytes_per_input_byte"]
     print(f"curate shuffle bytes per input byte at {max(args.scales):g}x: {shuffle:.4f} (target <= 0.25)")
     write_result("scale", {"scales": results, "checks": checks, "workers": 2, "file_mb": args.file_mb},

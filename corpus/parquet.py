@@ -73,6 +73,9 @@ def shard_name(shard: int, num_shards: int) -> str:
 
 
 ROW_GROUP_BYTES = 16 * 1024 * 1024
+# Rows decoded at a time when a Parquet file is read: Arrow decodes a batch's text at once, so a
+# reader holds this many documents (4,096 web documents were ~80 MB of Arrow memory; 256, ~5 MB).
+DECODE_BATCH_ROWS = 256
 ROW_GROUP_ROWS = 10_000
 ROW_OVERHEAD_BYTES = 200  # the non-text columns of a row, roughly, for the row-group cut
 

@@ -57,6 +57,7 @@ from corpus.compression import SUFFIXES as COMPRESSION_SUFFIXES
 from corpus.compression import open_file
 from corpus.document import CODE, CODE_KIND, KOREAN, MULTILINGUAL, TEXT_KIND, Document, ReadError
 from corpus.io_errors import readable
+from corpus.parquet import DECODE_BATCH_ROWS
 from corpus.records import (UTF8_BOM, DamagedStream, JsonLimits, RecordError, check_unicode, decode_utf8,
                             parse_object, read_lines)
 from corpus.shuffle_meter import ShuffleMeter
@@ -67,7 +68,6 @@ JSONL_SUFFIXES = tuple(f"{ext}{codec}" for ext in (".jsonl", ".ndjson") for code
 PARQUET_SUFFIXES = (".parquet",)
 METADATA_FIELDS = ("source", "lang", "path", "license")
 EXCERPT_CHARS = 200
-PARQUET_BATCH_ROWS = 256  # rows decoded at a time inside a row group: bounds memory for large documents
 # git's binary heuristic (xdiff's buffer_is_binary): a NUL byte in the first 8000 bytes.
 BINARY_SNIFF_BYTES = 8000
 
@@ -442,7 +442,7 @@ class ReadFileFn(beam.DoFn):
         """One row group, in isolation: a failure to decode it loses only its own remaining rows."""
         done = 0
         try:
-            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=[group], columns=columns,
+            for batch in parquet.iter_batches(batch_size=DECODE_BATCH_ROWS, row_groups=[group], columns=columns,
                                               use_threads=False):
                 for data in _python_rows(batch):
                     done += 1

@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from apache_beam.metrics import Metrics
 
 from corpus.document import BUCKETS
+from corpus.parquet import DECODE_BATCH_ROWS
 from corpus.placeholders import placeholder
 from corpus.storage import download, is_url, join, match, open_read
 from mixtures.records import ReservedSpan, TokenizedDoc
@@ -52,7 +53,6 @@ NAMESPACE = "build.tokenize"
 SKIPPED = "skipped"
 PII_SPANS = "pii_spans"
 _COLUMNS = ("id", "text", "bucket", "knowledge", "source", "cluster_size", PII_SPANS)
-_READ_BATCH_ROWS = 1024
 
 PiiSpan = tuple[int, int, str]  # (start, length, type) as curate records it
 
@@ -157,7 +157,7 @@ class _ReadCuratedFile(beam.DoFn):
         if missing:
             raise CuratedInputError(f"{path}: missing curated column(s) {sorted(missing)}")
         columns = [c for c in _COLUMNS if c in names]
-        for batch in parquet.iter_batches(batch_size=_READ_BATCH_ROWS, columns=columns):
+        for batch in parquet.iter_batches(batch_size=DECODE_BATCH_ROWS, columns=columns):
             data = batch.to_pydict()
             absent = [None] * batch.num_rows
             rows = zip(data["id"], data["text"], data["bucket"], data.get("knowledge", absent),

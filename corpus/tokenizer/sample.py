@@ -38,13 +38,13 @@ import pyarrow.parquet as pq
 from corpus import storage
 from corpus.document import BUCKETS
 from corpus.hashing import hash64
+from corpus.parquet import DECODE_BATCH_ROWS
 
 # Characters per bucket in the production sample: ~1.7 GB of UTF-8 over the three buckets (Korean
 # is ~3 bytes a character), the order of magnitude byte-level BPE vocabularies of ~100k are trained
 # on (vocabulary statistics saturate long before the corpus size; a larger sample mostly costs
 # trainer memory and pre-tokenization time).
 DEFAULT_CHARS_PER_BUCKET = 300_000_000
-_BATCH_ROWS = 4096
 # A spool is rewritten once evicted text is more than half of it (and at least this much).
 _COMPACT_MIN_BYTES = 64 << 20
 
@@ -154,7 +154,7 @@ class BalancedSample:
         seed = self.seed.to_bytes(8, "big")
         for path in files:
             with storage.open_read(path) as handle:
-                for batch in pq.ParquetFile(handle).iter_batches(batch_size=_BATCH_ROWS, columns=["id", "text"]):
+                for batch in pq.ParquetFile(handle).iter_batches(batch_size=DECODE_BATCH_ROWS, columns=["id", "text"]):
                     texts = batch.column("text")
                     lengths = pc.fill_null(pc.utf8_length(texts), 0)
                     stats.available_chars += pc.sum(lengths).as_py() or 0
