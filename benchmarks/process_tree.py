@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from typing import Iterator
 
 
 @dataclass
@@ -43,16 +44,19 @@ def _processes() -> tuple[dict[int, list[int]], dict[int, float]]:
     return children, cpu
 
 
-def tree_cpu(root: int) -> dict[int, float]:
-    """CPU seconds so far of ``root`` and each of its descendants, by pid."""
-    children, cpu = _processes()
-    tree, stack = {}, [root]
+def _tree(root: int, children: dict[int, list[int]]) -> Iterator[int]:
+    """``root`` and every descendant of it in ``children`` (from ``_processes``)."""
+    stack = [root]
     while stack:
         pid = stack.pop()
         stack.extend(children.get(pid, ()))
-        if pid in cpu:
-            tree[pid] = cpu[pid]
-    return tree
+        yield pid
+
+
+def tree_cpu(root: int) -> dict[int, float]:
+    """CPU seconds so far of ``root`` and each of its descendants, by pid."""
+    children, cpu = _processes()
+    return {pid: cpu[pid] for pid in _tree(root, children) if pid in cpu}
 
 
 class TreeCpu:
@@ -89,10 +93,8 @@ class TreeCpu:
 
 def tree_rss(root: int) -> int:
     """Summed resident set size (bytes) of ``root`` and all its descendants now."""
-    children, total, stack = _processes()[0], 0, [root]
-    while stack:
-        pid = stack.pop()
-        stack.extend(children.get(pid, ()))
+    total = 0
+    for pid in _tree(root, _processes()[0]):
         try:
             with open(f"/proc/{pid}/statm", encoding="ascii") as fh:
                 total += int(fh.read().split()[1]) * _PAGE
@@ -101,17 +103,10 @@ def tree_rss(root: int) -> int:
     return total
 
 
-def tree_pss(root: int) -> int:
-    """Summed PSS (bytes) of ``root`` and all its descendants now."""
-    return sum(pss_by_process(root).values())
-
-
 def pss_by_process(root: int) -> dict[int, int]:
     """PSS (bytes) of ``root`` and of each of its descendants now, by pid."""
-    children, found, stack = _processes()[0], {}, [root]
-    while stack:
-        pid = stack.pop()
-        stack.extend(children.get(pid, ()))
+    found = {}
+    for pid in _tree(root, _processes()[0]):
         try:
             with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
                 for line in fh:

@@ -116,7 +116,7 @@ class _WritePerShardFn(beam.DoFn):
         uid, subdir, row = self._to_row(element)
         shard = shard_of_uid(uid)
         if shard != self._shard:
-            yield from self._close(lambda key: key[1] != shard)
+            yield from self._close()  # the files of the shard before: all that is open
             self._shard = shard
         key = (subdir, shard)
         if uid < self._last_uid.get(key, -1):
@@ -132,12 +132,12 @@ class _WritePerShardFn(beam.DoFn):
         entry[0].write(row)
 
     def finish_bundle(self) -> Iterable:
-        for written in self._close(lambda key: True):
+        for written in self._close():
             yield WindowedValue(written, MIN_TIMESTAMP, [GlobalWindow()])
 
-    def _close(self, which: Callable[[tuple[str, int]], bool]) -> Iterator[WrittenFile]:
-        for key in [k for k in self._writers if which(k)]:
-            writer, relative = self._writers.pop(key)
+    def _close(self) -> Iterator[WrittenFile]:
+        writers, self._writers = self._writers, {}
+        for writer, relative in writers.values():
             writer.close()
             self._rows.inc(writer.rows_written)
             yield WrittenFile(relative, writer.rows_written, _row_groups(writer.path))

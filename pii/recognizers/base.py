@@ -36,6 +36,8 @@ CONTEXT_BOOST = 0.35
 
 
 Trigger = Union[re.Pattern, regex.Pattern]
+# A distance to a context word that is not there.
+NOWHERE = 1 << 30
 
 
 class Rule(Pattern):
@@ -59,7 +61,7 @@ class Match(NamedTuple):
     score: float
     rule: str
     # Characters from the nearest context word in front of the match to it (NOWHERE: none).
-    context_before: int = 1 << 30
+    context_before: int = NOWHERE
 
 
 class ContextPatternRecognizer(PatternRecognizer):
@@ -176,7 +178,6 @@ class ContextPatternRecognizer(PatternRecognizer):
         return score, NOWHERE
 
 
-NOWHERE = 1 << 30
 _SENTENCE_END = regex.compile(r"[.!?。\n](?:\s|$)|\n")
 
 
