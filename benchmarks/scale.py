@@ -11,6 +11,11 @@ process (``benchmarks/process_tree.py``), and beside it the peak of the command'
 launcher: Beam's, which holds the DirectRunner's in-memory shuffle, or the tokenizer's BPE trainer)
 and of its largest other process (a Beam SDK worker, or a pre-tokenizing one). Shuffle bytes come from curate's stats.json (the encoded
 size of every record entering a GroupByKey/CoGroupByKey, counted by ``corpus.shuffle_meter``).
+The tokenizer runs twice: with its default sample (below the 300M-character cap the sample is
+all of the smallest bucket, so the BPE trainer's memory follows the input at these sizes, as it
+does until the cap binds), and as ``tokenizer_fixed_sample`` with ``--sample-chars`` set to the
+smallest scale's whole sample, so that every scale trains on equally much text, as every corpus
+above the cap does: what that run's memory still does with the input is the sampler's.
 Targets (issue 15): peak memory at the largest scale <= 1.3x the smallest for each step; s/MB at
 the largest <= s/MB at the smallest; curate's shuffle bytes <= 0.25 per input byte. Figures go to
 ``benchmarks/results/scale.json``.
@@ -41,33 +46,57 @@ from curate_end_to_end import BEAM_ARGS  # noqa: E402
 from benchmarks.record import write_result  # noqa: E402
 from scaled_input import generate  # noqa: E402  (sibling module)
 
-def run_steps(data: Path, out: Path) -> dict[str, dict]:
+STEPS = ("curate", "tokenizer", FIXED_SAMPLE := "tokenizer_fixed_sample", "build")
+
+
+def run_steps(data: Path, out: Path, fixed_sample_chars: int | None) -> dict[str, dict]:
+    """``fixed_sample_chars``: the per-bucket sample of the ``tokenizer_fixed_sample`` run (None:
+    the smallest bucket of this run's curated output, i.e. its whole 1:1:1 sample)."""
     python = sys.executable
     cli = str(ROOT / "beam_pipeline.py")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    steps = {
-        "curate": curate_end_to_end.curate_command(data, out),
-        "tokenizer": [python, cli, "tokenizer", "--curated", str(out / "curated"), "--output", str(out / "tokenizer"),
-                      "--vocab-size", "16384", "--workers", "2"],
-        "build": [python, cli, "build", "--curated", str(out / "curated"), "--tokenizer", str(out / "tokenizer"),
-                  "--output", str(out / "corpus"), *BEAM_ARGS],
-    }
+
+    def tokenizer(output: str, *extra: str) -> list[str]:
+        return [python, cli, "tokenizer", "--curated", str(out / "curated"), "--output", str(out / output),
+                "--vocab-size", "16384", "--workers", "2", *extra]
+
     figures = {}
-    for step, command in steps.items():
+    for step in STEPS:
+        if step == "curate":
+            command = curate_end_to_end.curate_command(data, out)
+        elif step == "tokenizer":
+            command = tokenizer("tokenizer")
+        elif step == FIXED_SAMPLE:
+            chars = fixed_sample_chars or smallest_bucket_chars(out)
+            figures[FIXED_SAMPLE + "_chars"] = chars
+            command = tokenizer("tokenizer-fixed-sample", "--sample-chars", str(chars))
+        else:
+            command = [python, cli, "build", "--curated", str(out / "curated"), "--tokenizer", str(out / "tokenizer"),
+                       "--output", str(out / "corpus"), *BEAM_ARGS]
         run = run_measured(command, env=env)
         if run.returncode != 0:
             raise SystemExit(f"{step} failed ({run.returncode}):\n{run.output_tail}")
         figures[step] = {"seconds": round(run.seconds, 2), "peak_pss_mb": round(run.peak_pss_bytes / 1e6, 1),
                          "peak_launcher_pss_mb": round(run.peak_root_pss_bytes / 1e6, 1),
                          "peak_worker_pss_mb": round(run.peak_child_pss_bytes / 1e6, 1)}
-        print(f"    {step:<9} {run.seconds:8.1f} s  peak PSS {run.peak_pss_bytes / 1e6:8.1f} MB (launcher "
+        print(f"    {step:<22} {run.seconds:8.1f} s  peak PSS {run.peak_pss_bytes / 1e6:8.1f} MB (launcher "
               f"{run.peak_root_pss_bytes / 1e6:.0f}, largest worker {run.peak_child_pss_bytes / 1e6:.0f})", flush=True)
-    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    stats = _stats(out)
     figures["curate"]["shuffle_bytes_per_input_byte"] = stats["shuffle"]["bytes_per_input_byte"]
     figures["curate"]["shuffle_bytes"] = stats["shuffle"]["total_bytes"]
     figures["curate"]["kept"] = stats["totals"]["kept"]
     figures["curate"]["read"] = stats["totals"]["read"]
     return figures
+
+
+def _stats(out: Path) -> dict:
+    return json.loads((out / "stats.json").read_text(encoding="utf-8"))
+
+
+def smallest_bucket_chars(out: Path) -> int:
+    """Characters of the smallest bucket curate kept: the tokenizer's default sample (all of it
+    below the 300M-character cap) takes this much from each bucket."""
+    return min(bucket["chars_kept"] for name, bucket in _stats(out)["buckets"].items() if name != "undetermined")
 
 
 def main() -> int:
@@ -80,6 +109,8 @@ def main() -> int:
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="scale_bench_"))
     results, peer_results = {}, {}
+    fixed_sample_chars = None  # set by the smallest scale
+    args.scales = sorted(args.scales)
     try:
         for scale in args.scales:
             data, out = work / f"input-{scale:g}x", work / f"out-{scale:g}x"
@@ -88,7 +119,8 @@ def main() -> int:
             text_bytes = generate(scale, data, args.file_mb)
             mb = text_bytes / 1e6
             print(f"{scale:g}x: {mb:.1f} MB of text", flush=True)
-            steps = run_steps(data, out)
+            steps = run_steps(data, out, fixed_sample_chars)
+            fixed_sample_chars = steps.pop(FIXED_SAMPLE + "_chars")
             for figures in steps.values():
                 figures["s_per_mb"] = round(figures["seconds"] / mb, 4)
             results[f"{scale:g}x"] = {"input_text_mb": round(mb, 2), "steps": steps}
@@ -103,14 +135,14 @@ def main() -> int:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
     small, large = results[f"{min(args.scales):g}x"], results[f"{max(args.scales):g}x"]
-    print(f"\n{'step':<10} {'scale':>6} {'s/MB':>8} {'peak PSS MB':>12} {'launcher':>9} {'worker':>7}")
-    for step in ("curate", "tokenizer", "build"):
+    print(f"\n{'step':<22} {'scale':>6} {'s/MB':>8} {'peak PSS MB':>12} {'launcher':>9} {'worker':>7}")
+    for step in STEPS:
         for name, result in results.items():
             f = result["steps"][step]
-            print(f"{step:<10} {name:>6} {f['s_per_mb']:8.3f} {f['peak_pss_mb']:12.1f} "
+            print(f"{step:<22} {name:>6} {f['s_per_mb']:8.3f} {f['peak_pss_mb']:12.1f} "
                   f"{f['peak_launcher_pss_mb']:9.0f} {f['peak_worker_pss_mb']:7.0f}")
     checks = {}
-    for step in ("curate", "tokenizer", "build"):
+    for step in STEPS:
         a, b = small["steps"][step], large["steps"][step]
         checks[step] = {"memory_ratio": round(b["peak_pss_mb"] / a["peak_pss_mb"], 3),
                         "launcher_memory_ratio": round(b["peak_launcher_pss_mb"] / a["peak_launcher_pss_mb"], 3),
@@ -121,7 +153,10 @@ def main() -> int:
               f"{checks[step]['worker_memory_ratio']:.2f}), s/MB ratio = {checks[step]['s_per_mb_ratio']:.2f} (target <= 1.0)")
     shuffle = large["steps"]["curate"]["shuffle_bytes_per_input_byte"]
     print(f"curate shuffle bytes per input byte at {max(args.scales):g}x: {shuffle:.4f} (target <= 0.25)")
-    write_result("scale", {"scales": results, "checks": checks, "workers": 2, "file_mb": args.file_mb},
+    print(f"tokenizer_fixed_sample: every scale samples {fixed_sample_chars:,} characters per bucket "
+          f"(the {min(args.scales):g}x run's whole sample)")
+    write_result("scale", {"scales": results, "checks": checks, "workers": 2, "file_mb": args.file_mb,
+                           "fixed_sample_chars_per_bucket": fixed_sample_chars},
                  compares=f"curate, tokenizer and build at {' '.join(f'{x:g}x' for x in args.scales)} the sample "
                  "(unique recombined documents): s/MB and peak PSS of the largest against the smallest scale",
                  headline={**{f"{step} peak memory ratio": c["memory_ratio"] for step, c in checks.items()},

@@ -44,11 +44,23 @@ class Document:
 @dataclass
 class Rejection:
     """A document removed by a step; ``reason`` is ``<step>:<rule>`` (e.g. ``length:too_short``).
-    ``detail`` carries what a reader needs to audit it (a score, the surviving duplicate's id)."""
+    ``detail`` carries what a reader needs to audit it (a score, the surviving duplicate's location).
+
+    ``keep_text`` False: ``OUT/rejected/`` stores no text for it, because the text is kept
+    elsewhere: an exact duplicate's text is its survivor's, which ``detail`` locates (at web scale
+    duplicates are a large share of the input; a second copy of each, PII-scrubbed, would cost
+    more than the dedup). ``chars``: the characters of ``doc.text`` as the step rejected it,
+    filled in on creation; the funnel and the report count these, whatever is stored."""
 
     doc: Document
     reason: str
     detail: str = ""
+    keep_text: bool = True
+    chars: int = -1
+
+    def __post_init__(self) -> None:
+        if self.chars < 0:  # a step may reject a document whose text is broken (not a str): 0
+            self.chars = len(self.doc.text) if isinstance(self.doc.text, str) else 0
 
 
 @dataclass

@@ -36,6 +36,7 @@ REJECTED_SCHEMA = pa.schema([
     ("id", pa.string()), ("source", pa.string()), ("bucket", pa.string()), ("reason", pa.string()),
     ("detail", pa.string()), ("text", pa.string()), ("kind", pa.string()), ("input", pa.string()),
     ("location", pa.string()), ("source_id", pa.string()),
+    ("chars", pa.int64()),  # characters of the text as rejected, stored or not (Rejection.chars)
 ])
 ERRORS_SCHEMA = pa.schema([
     ("input", pa.string()), ("location", pa.string()), ("error", pa.string()), ("excerpt", pa.string()),
@@ -59,8 +60,9 @@ def curated_row(doc: Document) -> dict[str, Any]:
 def rejected_row(rejection: Rejection) -> dict[str, Any]:
     doc = rejection.doc
     return {"id": doc.id, "source": doc.source, "bucket": doc.bucket, "reason": rejection.reason,
-            "detail": rejection.detail, "text": doc.text, "kind": doc.kind, "input": doc.input,
-            "location": doc.meta.get("location", ""), "source_id": doc.source_id}
+            "detail": rejection.detail, "text": doc.text if rejection.keep_text else None, "kind": doc.kind,
+            "input": doc.input, "location": doc.meta.get("location", ""), "source_id": doc.source_id,
+            "chars": rejection.chars}
 
 
 def error_row(error: ReadError) -> dict[str, Any]:

@@ -34,6 +34,9 @@ from corpus.document import BUCKETS, CODE  # noqa: E402
 from corpus.manifest import MANIFEST_NAME, upgraded  # noqa: E402
 from corpus.report_bins import KNOWLEDGE_BINS, REPORT_DATA, bin_edges  # noqa: E402
 
+# A sample whose text OUT/rejected/ does not hold (Rejection.keep_text, pii.side_output_text: omitted).
+_NOT_STORED = ("<i>text not stored in rejected/ (an exact duplicate: detail locates its survivor; "
+               "or pii.side_output_text: omitted)</i>")
 # Marks the page once loaded with how many plots decoded: the browser test (and a curious reader's
 # devtools) can tell a broken image from a missing one.
 _SELF_CHECK = ("<script>window.addEventListener('load',()=>{const i=[...document.querySelectorAll('figure.plot img')];"
@@ -313,9 +316,13 @@ def _mixture(report: Report, manifest: dict) -> None:
                 f"<th>FIM counts</th></tr>{rows}</table>")
 
 
+def _sample_text(text: str | None) -> str:
+    return _NOT_STORED if text is None else f"<pre>{html.escape(text)}</pre>"
+
+
 def _samples(report: Report, data: dict) -> None:
     rows = "".join(f"<tr><td>{html.escape(bucket)}</td><td>{html.escape(outcome)}</td><td>{html.escape(d['id'])}</td>"
-                   f"<td>{html.escape(d['detail'] or '')}</td><td><pre>{html.escape(d['text'])}</pre></td></tr>"
+                   f"<td>{html.escape(d['detail'] or '')}</td><td>{_sample_text(d['text'])}</td></tr>"
                    for bucket, outcomes in sorted(data["samples"].items())
                    for outcome, docs in sorted(outcomes.items()) for d in docs)
     report.text(f"Sample documents (PII-scrubbed, first {data['sample_chars']} characters; "

@@ -157,6 +157,13 @@ def test_empty_duplicate_id_and_duplicate_text_are_rejected_with_reasons(run):
     copy = rejected[("zz-copy-of-" + ko[3]["id"], "dedup:exact")]
     # the copy's survivor is the first read of that text: bad.jsonl sorts before ko.jsonl.gz
     assert copy["detail"] == f"{root / 'text' / 'bad.jsonl'}:6" and copy["bucket"] == "korean"
+    # rejected/ holds no second copy of a duplicate's text (the survivor has it), but its length
+    assert copy["text"] is None and copy["chars"] == len(ko[3]["text"].strip())
+    # a stored text is PII-scrubbed (placeholders change its length); chars are of the text as rejected
+    assert dup_id["text"] is not None and dup_id["chars"] == len(ko[3]["text"].strip())
+    report = json.loads((out / "report_data.json").read_text(encoding="utf-8"))
+    samples = report["samples"]["korean"]["dedup:exact"]
+    assert samples and all(s["text"] is None for s in samples)
     stats = _stats(out)
     assert stats["steps"]["dedup.exact"]["duplicates_per_bucket"]["korean"] >= 1
     assert stats["step_order"][0] == "normalize"

@@ -55,10 +55,11 @@ from transforms.phase_io import (DOCS, ERROR_ROWS, REJECTED_ROWS, ApplyVerdicts,
                                  WritePhaseRows, WrittenFile, files_by_shard)
 from transforms.phases import (PHASE_STATS, Phase, fingerprints, input_listing, is_complete, phase_dir,
                                plan_phases, remove_stale_phases)
+from transforms.pii import NAME as PII_STEP
 from transforms.pii import ProtectSideOutputs
 from transforms.publish import WriteParts, plan_parts
 from transforms.curate_step import KEPT, REJECTED, STATS
-from transforms.report_samples import REPORT_DATA, ReportSamples
+from transforms.report_samples import REPORT_DATA, ReportSamples, SampleScrub
 from transforms.verdicts import VerdictContext
 
 UNDETERMINED = "undetermined"
@@ -231,7 +232,8 @@ def build_phase(pipeline: beam.Pipeline, plan: CuratePlan, phase: Phase, previou
         contexts = [VerdictContext(meter, ShardTable(plan.shards), by_shard, priority)
                     for priority in range(len(phase.verdict_steps))]
         verdicts = [step.verdicts(records, context) for step, context in zip(phase.verdict_steps, contexts)]
-        applied = (verdicts | "AllVerdicts" >> beam.Flatten()) | "ApplyVerdicts" >> ApplyVerdicts(by_shard, meter)
+        applied = (verdicts | "AllVerdicts" >> beam.Flatten()) | "ApplyVerdicts" >> ApplyVerdicts(
+            by_shard, meter, [step.rejected_text for step in phase.verdict_steps])
         docs = applied[KEPT] | "ProgressRead" >> Tap(progress, TAP_READ)
         rejected.append(("00-verdicts", applied[REJECTED] | "ProgressVerdicts" >> Tap(progress, TAP_READ, TAP_REJECTED)))
         for step, context in zip(phase.verdict_steps, contexts):
@@ -343,9 +345,11 @@ def _report_inputs(pipeline: beam.Pipeline, plan: CuratePlan, results: list[dict
                  | "KeptDocument" >> beam.Map(lambda r: Document(r["id"], r["text"], "", bucket=r["bucket"],
                                                                  lang=r["lang"], knowledge=r["knowledge"])))
     rejections = (pipeline
-                  | "ReportRejected" >> ReadColumns(rejected, ["id", "text", "bucket", "reason", "detail"], meter, 256)
-                  | "Rejection" >> beam.Map(lambda r: Rejection(Document(r["id"], r["text"], "", bucket=r["bucket"]),
-                                                                r["reason"], r["detail"])))
+                  | "ReportRejected" >> ReadColumns(rejected, ["id", "text", "bucket", "reason", "detail", "chars"],
+                                                    meter, 256)
+                  | "Rejection" >> beam.Map(lambda r: Rejection(Document(r["id"], r["text"] or "", "", bucket=r["bucket"]),
+                                                                r["reason"], r["detail"], r["text"] is not None,
+                                                                r["chars"])))
     return kept_docs, rejections
 
 
@@ -358,7 +362,8 @@ def publish(plan: CuratePlan, results: list[dict], beam_args: list[str]) -> dict
     meter = ShuffleMeter()
     with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
         _ = pipeline | "Publish" >> WriteParts(parts, meter)
-        _ = _report_inputs(pipeline, plan, results, meter) | "ReportSamples" >> ReportSamples(plan.out)
+        _ = _report_inputs(pipeline, plan, results, meter) | "ReportSamples" >> ReportSamples(plan.out, SampleScrub(
+            kept=PII_STEP not in plan.step_order, rejected=plan.config.pii.side_output_text == "raw"))
     files_per_dir: dict[str, int] = {}
     for part in parts:
         name = storage.relative(storage.split(part.destination)[0], plan.out)
@@ -398,7 +403,7 @@ def _with_final_bucket(doc: Document) -> Document:
 
 def _rejected_outcome(rejection: Rejection) -> tuple:
     doc = rejection.doc
-    return (doc.input, doc.bucket or UNDETERMINED, rejection.reason), (1, len(doc.text))
+    return (doc.input, doc.bucket or UNDETERMINED, rejection.reason), (1, rejection.chars)
 
 
 def _error_outcome(error: ReadError, kind_of_input: dict[str, str]) -> tuple:

@@ -10,8 +10,8 @@ A verdict step (``transforms/verdicts.py``): the phase before it writes each doc
 beside it (``annotate``); this step groups only ``(key, uid)`` pairs (16 bytes + an integer per
 document, never the text), so a text repeated a million times costs a million integers in one
 worker's memory. Per key the smallest uid (the first read: input path, then line) survives; every
-other document gets a ``dedup:exact`` verdict naming the survivor's id, applied when its shard's
-text is streamed again. The survivor does not depend on arrival order: identical on every runner.
+other document gets a ``dedup:exact`` verdict naming the survivor's location, applied when its
+shard's text is streamed again; ``OUT/rejected/`` records it without a second copy of the text. The survivor does not depend on arrival order: identical on every runner.
 """
 from __future__ import annotations
 
@@ -68,6 +68,7 @@ class ExactDedup(VerdictStep):
 
     label = NAME
     columns = ("text_hash",)
+    rejected_text = False  # a duplicate's text is its survivor's, which the verdict's detail locates
 
     def __init__(self, config: ExactDedupConfig | None = None):
         self.config = config or ExactDedupConfig()

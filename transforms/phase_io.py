@@ -288,8 +288,8 @@ class _ApplyVerdictsFn(beam.DoFn):
     """(shard, {"shard": [None], "verdicts": [(uid, verdict fields)...]}) -> the shard's documents
     in read order, minus the rejected ones (tagged ``rejected``), survivors annotated."""
 
-    def __init__(self, files_by_shard: dict[int, list[str]]) -> None:
-        self._files = files_by_shard
+    def __init__(self, files_by_shard: dict[int, list[str]], keeps_text: Sequence[bool]) -> None:
+        self._files, self._keeps_text = files_by_shard, list(keeps_text)
         self._rejected = Metrics.counter("phase", "verdict_rejections")
 
     def process(self, element: tuple[int, dict[str, Iterable]]) -> Iterator:
@@ -304,8 +304,8 @@ class _ApplyVerdictsFn(beam.DoFn):
                 rejection = next((v for v in found if v.reason), None)
                 if rejection is not None:
                     self._rejected.inc()
-                    yield beam.pvalue.TaggedOutput(REJECTED_ROWS, Rejection(doc, rejection.reason,
-                                                                            rejection.detail))
+                    yield beam.pvalue.TaggedOutput(REJECTED_ROWS, Rejection(
+                        doc, rejection.reason, rejection.detail, self._keeps_text[rejection.priority]))
                     continue
                 sizes = [v.cluster_size for v in found if v.cluster_size]
                 if sizes:
@@ -315,11 +315,13 @@ class _ApplyVerdictsFn(beam.DoFn):
 
 class ApplyVerdicts(beam.PTransform):
     """Verdicts (uid, Verdict) + the previous phase's files -> {"kept": Document, "rejected":
-    Rejection}; only verdicts and file names are shuffled, the text is streamed per shard."""
+    Rejection}; only verdicts and file names are shuffled, the text is streamed per shard.
+    ``keeps_text[priority]``: whether the rejections of the verdict step of that priority keep
+    their text (``VerdictStep.rejected_text``)."""
 
-    def __init__(self, files_by_shard: dict[int, list[str]], meter: ShuffleMeter):
+    def __init__(self, files_by_shard: dict[int, list[str]], meter: ShuffleMeter, keeps_text: Sequence[bool]):
         super().__init__()
-        self._files, self._meter = files_by_shard, meter
+        self._files, self._meter, self._keeps_text = files_by_shard, meter, keeps_text
 
     def expand(self, verdicts: beam.PCollection) -> dict[str, beam.PCollection]:
         # Every shard is streamed, with or without verdicts.
@@ -328,7 +330,7 @@ class ApplyVerdicts(beam.PTransform):
         # Plain tuples cross the shuffle: their encoding (and its metered size) is the same in every process.
         keyed = verdicts | "ByShard" >> beam.MapTuple(lambda uid, v: (shard_of_uid(uid), (uid, astuple(v))))
         applied = (self._meter.co_group_by_key({"shard": shards, "verdicts": keyed}, "GroupVerdictsByShard")
-                   | "Apply" >> beam.ParDo(_ApplyVerdictsFn(self._files)).with_outputs(REJECTED_ROWS, main="kept"))
+                   | "Apply" >> beam.ParDo(_ApplyVerdictsFn(self._files, self._keeps_text)).with_outputs(REJECTED_ROWS, main="kept"))
         return {"kept": applied["kept"], "rejected": applied[REJECTED_ROWS]}
 
 

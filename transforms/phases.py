@@ -9,9 +9,9 @@ last phase runs decontamination, PII and knowledge scoring and writes curated ro
 
 Each phase writes ``OUT/_phases/<phase>/`` (``transforms/phase_io.py``) and, last, a completion
 marker (``corpus.completion``) holding its *fingerprint*: a hash of the previous phase's
-fingerprint, the phase's steps, the config sections they (and the next phase's annotations)
-read, the sizes and modification times of the local files those sections name (models, eval
-sets) and, for phase 1, the input listing with sizes. A rerun skips a phase whose marker holds
+fingerprint, the phase files' format, the phase's steps, the config sections they (and the next
+phase's annotations) read, the sizes and modification times of the local files those sections
+name (models, eval sets) and, for phase 1, the input listing with sizes. A rerun skips a phase whose marker holds
 the same fingerprint (its output would be byte-identical) and reruns from the first phase whose
 fingerprint differs: a changed PII setting reruns only the last phase and the publish step.
 """
@@ -32,6 +32,9 @@ from transforms.verdicts import VerdictStep
 
 PHASES_DIR = "_phases"
 PHASE_STATS = "phase.json"
+# The layout of the phase files (their schemas); part of every fingerprint, so a rerun by a
+# korpus whose layout differs (2: rejected rows gained ``chars``) redoes the phases.
+PHASE_FILES_FORMAT = 2
 # step label -> the CurateConfig section it reads; a label not here is an error (UnmappedStepError)
 CONFIG_SECTION = {"normalize": "normalize", "langid": "langid", "length": "length", "repetition": "repetition",
                   "fineweb_quality": "fineweb_quality", "quality": "quality", "knowledge": "knowledge",
@@ -124,7 +127,7 @@ def fingerprints(phases: list[Phase], config: Any, shards: list[InputShard], kin
     out, previous = [], ""
     for i, phase in enumerate(phases):
         following = phases[i + 1].verdict_steps if i + 1 < len(phases) else []
-        body = {"previous": previous, "phase": phase.dirname,
+        body = {"format": PHASE_FILES_FORMAT, "previous": previous, "phase": phase.dirname,
                 "steps": [_section(config, label) for label in phase.labels()],
                 "annotations_for": [_section(config, s.label) for s in following],
                 "row_group_bytes": config.output.row_group_bytes}

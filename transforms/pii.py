@@ -66,22 +66,20 @@ class PiiConfig:
                               f"{', '.join(SIDE_OUTPUT_TEXT)}")
 
 
-class _ScrubberDoFn(beam.DoFn):
-    """A DoFn holding one ``Scrubber`` per worker, and counters by name."""
+class _ScrubDoFn(beam.DoFn):
+    """Scrubs documents with one ``Scrubber`` per worker; counters by name."""
 
     def __init__(self, types: list[str]):
         self._types = types
         self._counters = LazyCounters(NAME)
 
     def setup(self) -> None:
-        # Imported here: Presidio pulls in spaCy (seconds of import), which loading the curate
-        # config (transforms/config.py imports PiiConfig) must not pay.
+        # Imported here: Presidio pulls in spaCy and transformers (seconds of import), which
+        # loading the curate config (transforms/config.py imports PiiConfig) must not pay.
         from pii.scrubber import Scrubber
 
         self._scrubber = Scrubber(self._types)
 
-
-class _ScrubDoFn(_ScrubberDoFn):
     def process(self, doc: Document) -> Iterable:
         self._counters.inc("docs")
         try:
@@ -101,16 +99,24 @@ class _ScrubDoFn(_ScrubberDoFn):
         yield dataclasses.replace(doc, text=result.text, pii=len(result.findings), pii_spans=spans)
 
 
-class _ProtectSideOutputFn(_ScrubberDoFn):
-    """Rejection / ReadError -> the same record with its text fields as ``side_output_text`` says."""
+class _ProtectSideOutputFn(beam.DoFn):
+    """Rejection / ReadError -> the same record with its text fields as ``side_output_text`` says.
+    The scrubber is built on the first text there is to scrub, not in ``setup``: a phase whose
+    side outputs are all text-free (exact duplicates, no read errors) never imports Presidio,
+    which costs each worker process seconds."""
 
     def __init__(self, types: list[str], side_output_text: str):
-        super().__init__(types)
-        self._mode = side_output_text
+        self._types, self._mode = types, side_output_text
+        self._counters = LazyCounters(NAME)
+        self._scrubber = None
 
     def _scrubbed(self, kind: str, text: str | None, lang: str | None = None, bucket: str | None = None) -> str | None:
         if not text:
             return text
+        if self._scrubber is None:
+            from pii.scrubber import Scrubber  # see _ScrubDoFn.setup
+
+            self._scrubber = Scrubber(self._types)
         try:
             result = self._scrubber.scrub(text, lang, bucket)
         except Exception:  # an unscrubbable text is dropped: writing it raw could leak
@@ -121,11 +127,14 @@ class _ProtectSideOutputFn(_ScrubberDoFn):
 
     def process(self, record: Rejection | ReadError) -> Iterable[Any]:
         if isinstance(record, Rejection):
+            if not record.keep_text:  # no text is stored, and its detail is a location the step wrote
+                yield record
+                return
             doc = record.doc
             lang, bucket = doc.lang or None, doc.bucket or None
             text = None if self._mode == "omitted" else self._scrubbed("rejected", doc.text, lang, bucket)
             detail = self._scrubbed("rejected", record.detail, lang, bucket) or ""
-            yield Rejection(dataclasses.replace(doc, text=text), record.reason, detail)
+            yield dataclasses.replace(record, doc=dataclasses.replace(doc, text=text), detail=detail)
         else:
             excerpt = None if self._mode == "omitted" else self._scrubbed("errors", record.excerpt)
             error = self._scrubbed("errors", record.error) or ""

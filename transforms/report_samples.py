@@ -11,10 +11,12 @@ worker sees per-document data beyond a bundle):
   (``MeasuredFilter``: length, repetition, quality), per step, rule and bucket;
 - samples: per (bucket, outcome) -- outcome ``kept`` or a rejection reason -- the
   ``samples_per_key`` documents of smallest BLAKE2b hash of their id (independent of input order,
-  sharding and worker count), their first ``sample_chars`` characters PII-scrubbed here (rejected
-  documents may have left before the PII step; kept ones are scrubbed again to be safe). The
-  scrubber sees ``SCRUB_CONTEXT`` characters beyond the cut, so a phone number or e-mail address
-  cut at the edge is still recognized (and a placeholder at the edge is kept whole).
+  sharding and worker count), their first ``sample_chars`` characters, PII-scrubbed: here where
+  their source may hold raw PII (``SampleScrub``: kept text without a PII step, rejected text with
+  ``pii.side_output_text: raw``), upstream otherwise; null where ``OUT/rejected/`` stores no text
+  (exact duplicates, ``pii.side_output_text: omitted``). The scrubber sees ``SCRUB_CONTEXT``
+  characters beyond the cut, so a phone number or e-mail address cut at the edge is still
+  recognized, and a placeholder at the edge is kept whole.
 
 Bins: ``corpus.report_bins``.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 import apache_beam as beam
@@ -63,11 +66,12 @@ class _Observe(beam.DoFn):
     def process(self, element: Document | Rejection) -> Iterable:
         self._seen.inc()
         if self._kept:
-            doc, outcome, detail = element, KEPT_OUTCOME, ""
+            doc, outcome, detail, chars, stored = element, KEPT_OUTCOME, "", len(element.text), True
         else:
             doc, outcome, detail = element.doc, element.reason, element.detail
+            chars, stored = element.chars, element.keep_text
         bucket = doc.bucket or UNDETERMINED
-        length = log_bin(len(doc.text), "length")
+        length = log_bin(chars, "length")
         yield ("length", bucket, "before", length)
         if self._kept:
             yield ("length", bucket, "after", length)
@@ -78,7 +82,7 @@ class _Observe(beam.DoFn):
             if measured and float(measured.group(2)) > 0:
                 step = outcome.split(":", 1)[0]
                 yield ("measured", step, measured.group(1), bucket, log_bin(float(measured.group(2)), "measured"))
-        head = doc.text[: SAMPLE_CHARS + SCRUB_CONTEXT]
+        head = doc.text[: SAMPLE_CHARS + SCRUB_CONTEXT] if stored else None
         yield beam.pvalue.TaggedOutput(_SAMPLES, ((bucket, outcome), (_rank(doc.id), doc.id, detail, doc.lang, head)))
 
 
@@ -93,18 +97,33 @@ def _nest(cells: Iterable[tuple[tuple, int]]) -> dict[str, Any]:
     return tree
 
 
-def _scrubbed(text: str, lang: str, bucket: str) -> str:
-    from pii import scrub  # Presidio: loaded only by the one worker that writes the file
+def _sample_text(text: str | None, lang: str, bucket: str, scrub: bool) -> str | None:
+    """The first ``SAMPLE_CHARS`` of ``text`` (``scrub``: scrubbed first), never cut inside a placeholder."""
+    if text is None:  # not stored (Rejection.keep_text, pii.side_output_text: omitted)
+        return None
+    if scrub:
+        from pii import scrub as scrub_text  # Presidio: loaded only by the one worker that writes the file
 
-    head = scrub(text, lang or None, bucket).text
-    cut = SAMPLE_CHARS
+        text = scrub_text(text, lang or None, bucket).text
+    head, cut = text, SAMPLE_CHARS
     for placeholder in _PLACEHOLDER.finditer(head, max(0, cut - _LONGEST_PLACEHOLDER), cut + _LONGEST_PLACEHOLDER):
         if placeholder.start() < cut:
             cut = max(cut, placeholder.end())  # never cut inside a placeholder
     return head[:cut]
 
 
-def report_data(cells: list[tuple[tuple, int]], samples: list[tuple[tuple[str, str], list[tuple]]]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SampleScrub:
+    """Which sample texts the report scrubs: those whose source may hold raw PII. Kept text the PII
+    step scrubbed, and rejected text ``ProtectSideOutputs`` scrubbed, are shown as stored (a second
+    pass would only cost the Presidio import, seconds per run)."""
+
+    kept: bool = True
+    rejected: bool = True
+
+
+def report_data(cells: list[tuple[tuple, int]], samples: list[tuple[tuple[str, str], list[tuple]]],
+                scrub: SampleScrub = SampleScrub()) -> dict[str, Any]:
     """The report_data.json dict (pure: tested directly)."""
     data = {"format_version": 1, "samples_per_key": SAMPLES_PER_KEY, "sample_chars": SAMPLE_CHARS,
             "bins": {"length": "floor(10*log10(chars)), -1 = empty", "measured": "floor(20*log10(value))",
@@ -113,14 +132,15 @@ def report_data(cells: list[tuple[tuple, int]], samples: list[tuple[tuple[str, s
     data.update(_nest(cells))
     for (bucket, outcome), docs in sorted(samples):
         data["samples"].setdefault(bucket, {})[outcome] = [
-            {"id": doc_id, "detail": detail, "lang": lang, "text": _scrubbed(text, lang, bucket)}
+            {"id": doc_id, "detail": detail, "lang": lang,
+             "text": _sample_text(text, lang, bucket, scrub.kept if outcome == KEPT_OUTCOME else scrub.rejected)}
             for _, doc_id, detail, lang, text in sorted(docs)]
     return data
 
 
-def _write(_: None, out: str, cells: list, samples: list) -> str:
+def _write(_: None, out: str, scrub: SampleScrub, cells: list, samples: list) -> str:
     path = storage.join(out, REPORT_DATA)
-    data = report_data(cells, samples)
+    data = report_data(cells, samples, scrub)
     with storage.create_atomic(path) as sink:
         sink.write(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n")
     return path
@@ -131,9 +151,9 @@ class ReportSamples(beam.PTransform):
     PCollection that is complete once the file is written, for a step that must come after it
     (curate's stats.json)."""
 
-    def __init__(self, out: str):
+    def __init__(self, out: str, scrub: SampleScrub = SampleScrub()):
         super().__init__()
-        self.out = out
+        self.out, self.scrub = out, scrub
 
     def expand(self, pcolls: tuple[beam.PCollection, beam.PCollection]) -> beam.PCollection:
         kept, rejected = pcolls
@@ -149,6 +169,6 @@ class ReportSamples(beam.PTransform):
                    | "SampleList" >> beam.combiners.ToList())
         written = (kept.pipeline
                    | "ReportOnce" >> beam.Create([None])
-                   | "WriteReportData" >> beam.Map(_write, self.out, beam.pvalue.AsSingleton(cells),
+                   | "WriteReportData" >> beam.Map(_write, self.out, self.scrub, beam.pvalue.AsSingleton(cells),
                                                     beam.pvalue.AsSingleton(samples)))
         return written | "ReportWritten" >> beam.FlatMap(lambda _: ())

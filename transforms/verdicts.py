@@ -40,6 +40,8 @@ class VerdictContext:
 class VerdictStep(abc.ABC):
     label: str = ""
     columns: tuple[str, ...] = ()  # phase-file columns ``verdicts`` reads, besides uid
+    # False: this step's rejections are stored without their text (``corpus.document.Rejection.keep_text``)
+    rejected_text: bool = True
 
     def annotate(self, doc: Document) -> dict[str, Any]:
         """The small columns the previous phase writes for this step (default: none)."""

@@ -36,7 +36,7 @@ MAX_PIECE_CHARS = 128
 # Distinct regex pieces remembered per cache (measured ~500 bytes per entry with its token ids on
 # the mixed sample: at most ~130 MB); a full cache is emptied. Word frequencies are Zipfian, so a
 # few hundred thousand entries serve almost every lookup and the frequent ones return at once.
-CACHE_ENTRIES = 1 << 18
+CACHE_ENTRIES = 1 << 16
 
 
 def pattern(digit_group: int = DIGIT_GROUP, max_chars: int = MAX_PIECE_CHARS) -> str:

@@ -87,3 +87,30 @@ def test_side_output_text_omitted_drops_text_and_raw_keeps_it():
             out = pipeline | beam.Create(records) | ProtectSideOutputs(PiiConfig(side_output_text=mode))
             assert_that(out | beam.Map(lambda r: (r.doc.text, r.detail) if isinstance(r, Rejection)
                                        else (r.excerpt, r.error)), equal_to(rows))
+
+
+def test_a_rejection_without_stored_text_is_written_as_is_and_never_scrubbed():
+    """An exact duplicate (``keep_text`` False) passes untouched: its text is not written and its
+    detail is the survivor's location; the scrubber is not even built for it."""
+    from corpus.parquet import rejected_row
+    from transforms.pii import _ProtectSideOutputFn
+
+    duplicate = Rejection(Document("d", f"전화 {PHONE}", "web", bucket=KOREAN, lang="ko"), "dedup:exact",
+                          "in.jsonl:1", keep_text=False)
+    fn = _ProtectSideOutputFn(["phone"], "scrubbed")
+    (out,) = fn.process(duplicate)
+    assert out is duplicate and fn._scrubber is None
+    row = rejected_row(out)
+    assert row["text"] is None and row["chars"] == len(f"전화 {PHONE}") and row["detail"] == "in.jsonl:1"
+
+
+def test_omitted_side_output_text_reaches_the_report_as_text_not_stored(tmp_path):
+    out = _curate(tmp_path, "pii: {side_output_text: omitted}\n")
+    (rejected,) = _rows(out / "rejected")
+    assert rejected["text"] is None and rejected["chars"] == len(f"주민번호 {RRN}")
+    samples = json.loads((out / "report_data.json").read_text(encoding="utf-8"))["samples"]
+    assert [s["text"] for by_outcome in samples.values() for s in by_outcome.get("length:too_short", [])] == [None]
+    assert samples["korean"]["kept"][0]["text"].startswith("서울시 도서관은")
+    from corpus.report import make_report
+
+    assert "text not stored in rejected/" in make_report(str(out)).read_text(encoding="utf-8")

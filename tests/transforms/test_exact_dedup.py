@@ -1,5 +1,6 @@
 """Exact dedup as a verdict step: the survivor is the first read (smallest id here) whatever the
-arrival order, rejections name it, and stats count duplicates per bucket."""
+arrival order, rejections name it (and carry no copy of its text), and stats count duplicates
+per bucket."""
 from __future__ import annotations
 
 from corpus.document import CODE, KOREAN, MULTILINGUAL, Document
@@ -20,6 +21,8 @@ def test_first_read_survives_whatever_the_arrival_order_and_across_shards(tmp_pa
         assert outcome.kept == {"a-first", "unique"}
         assert outcome.rejected == {"m-mid": "a-first", "z-last": "a-first"}
         assert set(outcome.reasons.values()) == {"dedup:exact"}
+        # stored without a second copy of the text, its length still counted
+        assert outcome.stored == {"m-mid": (False, len(ko[0]["text"])), "z-last": (False, len(ko[0]["text"]))}
 
 
 def test_duplicates_across_buckets_are_counted_per_bucket_in_stats(tmp_path):

@@ -100,3 +100,18 @@ def test_only_numeric_rule_values_count_as_measurements():
     assert MEASURED.match("ratio=1e-3").groups() == ("ratio", "1e-3")
     for detail in ("x=e", "lang=en", "n=12abc", "size=-", "k=."):
         assert MEASURED.match(detail) is None, detail
+
+
+def test_text_scrubbed_upstream_is_shown_as_stored_and_still_cut_outside_placeholders():
+    """With the PII step and scrubbed side outputs upstream the report does not scrub again (no
+    Presidio import at the end of every run), so a raw value there would stay: the source holds it."""
+    from transforms.report_samples import SampleScrub, report_data
+
+    edge = "a" * (SAMPLE_CHARS - 5) + " <|pii:phone|> tail"
+    samples = [(("korean", "kept"), [(1, "k", "", "ko", f"전화 {PHONE}")]),
+               (("korean", "quality:short_lines"), [(2, "e", "", "ko", edge)])]
+    data = report_data([], samples, SampleScrub(kept=False, rejected=False))
+    assert data["samples"]["korean"]["kept"][0]["text"] == f"전화 {PHONE}"
+    assert data["samples"]["korean"]["quality:short_lines"][0]["text"].endswith(" <|pii:phone|>")
+    scrubbed = report_data([], samples, SampleScrub(kept=True, rejected=False))
+    assert scrubbed["samples"]["korean"]["kept"][0]["text"] == "전화 <|pii:phone|>"

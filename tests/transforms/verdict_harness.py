@@ -24,6 +24,7 @@ class Outcome:
     kept: set[str]
     rejected: dict[str, str]  # id -> the rejection's detail (the survivor's id for dedup)
     reasons: dict[str, str]  # id -> reason
+    stored: dict[str, tuple[bool, int]]  # id -> (Rejection.keep_text, Rejection.chars)
     stats: dict | None
     cluster_sizes: dict[str, int]
 
@@ -66,10 +67,11 @@ def run_verdict_step(step: VerdictStep, docs: list[Document], tmp: Path, beam_ar
     with beam.Pipeline(options=PipelineOptions(list(beam_args))) as pipeline:
         records = pipeline | ReadColumns([p for paths in files.values() for p in paths],
                                          ["uid", *step.columns], meter)
-        applied = step.verdicts(records, context) | ApplyVerdicts(files, meter)
+        applied = step.verdicts(records, context) | ApplyVerdicts(files, meter, [step.rejected_text])
         (applied["kept"] | "KeptRows" >> beam.Map(lambda d: json.dumps([d.id, d.cluster_size]))
          | "WriteKept" >> beam.io.WriteToText(str(tmp / "kept")))
-        (applied["rejected"] | "RejectedRows" >> beam.Map(lambda r: json.dumps([r.doc.id, r.reason, r.detail]))
+        (applied["rejected"] | "RejectedRows" >> beam.Map(lambda r: json.dumps([r.doc.id, r.reason, r.detail,
+                                                                                  r.keep_text, r.chars]))
          | "WriteRejected" >> beam.io.WriteToText(str(tmp / "rejected")))
         stats = step.stats(applied["rejected"], context)
         if stats is not None:
@@ -81,6 +83,7 @@ def run_verdict_step(step: VerdictStep, docs: list[Document], tmp: Path, beam_ar
     kept = [json.loads(row) for row in lines("kept")]
     rejected = [json.loads(row) for row in lines("rejected")]
     found_stats = [json.loads(s) for s in lines("stats")]
-    return Outcome({doc_id for doc_id, _ in kept}, {doc_id: detail for doc_id, _, detail in rejected},
-                   {doc_id: reason for doc_id, reason, _ in rejected}, found_stats[0] if found_stats else None,
-                   {doc_id: size for doc_id, size in kept})
+    return Outcome({doc_id for doc_id, _ in kept}, {doc_id: detail for doc_id, _, detail, _, _ in rejected},
+                   {doc_id: reason for doc_id, reason, _, _, _ in rejected},
+                   {doc_id: (keep, chars) for doc_id, _, _, keep, chars in rejected},
+                   found_stats[0] if found_stats else None, {doc_id: size for doc_id, size in kept})
