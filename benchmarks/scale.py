@@ -49,9 +49,10 @@ from scaled_input import generate  # noqa: E402  (sibling module)
 STEPS = ("curate", "tokenizer", FIXED_SAMPLE := "tokenizer_fixed_sample", "build")
 
 
-def run_steps(data: Path, out: Path, fixed_sample_chars: int | None) -> dict[str, dict]:
-    """``fixed_sample_chars``: the per-bucket sample of the ``tokenizer_fixed_sample`` run (None:
-    the smallest bucket of this run's curated output, i.e. its whole 1:1:1 sample)."""
+def run_steps(data: Path, out: Path, fixed_sample_chars: int | None) -> tuple[dict[str, dict], int]:
+    """Figures per step, and the per-bucket sample of the ``tokenizer_fixed_sample`` run:
+    ``fixed_sample_chars``, or where None the smallest bucket of this run's curated output (its
+    whole 1:1:1 sample)."""
     python = sys.executable
     cli = str(ROOT / "beam_pipeline.py")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -67,9 +68,8 @@ def run_steps(data: Path, out: Path, fixed_sample_chars: int | None) -> dict[str
         elif step == "tokenizer":
             command = tokenizer("tokenizer")
         elif step == FIXED_SAMPLE:
-            chars = fixed_sample_chars or smallest_bucket_chars(out)
-            figures[FIXED_SAMPLE + "_chars"] = chars
-            command = tokenizer("tokenizer-fixed-sample", "--sample-chars", str(chars))
+            fixed_sample_chars = fixed_sample_chars or smallest_bucket_chars(out)
+            command = tokenizer("tokenizer-fixed-sample", "--sample-chars", str(fixed_sample_chars))
         else:
             command = [python, cli, "build", "--curated", str(out / "curated"), "--tokenizer", str(out / "tokenizer"),
                        "--output", str(out / "corpus"), *BEAM_ARGS]
@@ -86,7 +86,7 @@ def run_steps(data: Path, out: Path, fixed_sample_chars: int | None) -> dict[str
     figures["curate"]["shuffle_bytes"] = stats["shuffle"]["total_bytes"]
     figures["curate"]["kept"] = stats["totals"]["kept"]
     figures["curate"]["read"] = stats["totals"]["read"]
-    return figures
+    return figures, fixed_sample_chars
 
 
 def _stats(out: Path) -> dict:
@@ -119,8 +119,7 @@ def main() -> int:
             text_bytes = generate(scale, data, args.file_mb)
             mb = text_bytes / 1e6
             print(f"{scale:g}x: {mb:.1f} MB of text", flush=True)
-            steps = run_steps(data, out, fixed_sample_chars)
-            fixed_sample_chars = steps.pop(FIXED_SAMPLE + "_chars")
+            steps, fixed_sample_chars = run_steps(data, out, fixed_sample_chars)
             for figures in steps.values():
                 figures["s_per_mb"] = round(figures["seconds"] / mb, 4)
             results[f"{scale:g}x"] = {"input_text_mb": round(mb, 2), "steps": steps}

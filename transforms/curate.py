@@ -347,10 +347,14 @@ def _report_inputs(pipeline: beam.Pipeline, plan: CuratePlan, results: list[dict
     rejections = (pipeline
                   | "ReportRejected" >> ReadColumns(rejected, ["id", "text", "bucket", "reason", "detail", "chars"],
                                                     meter, 256)
-                  | "Rejection" >> beam.Map(lambda r: Rejection(Document(r["id"], r["text"] or "", "", bucket=r["bucket"]),
-                                                                r["reason"], r["detail"], r["text"] is not None,
-                                                                r["chars"])))
+                  | "Rejection" >> beam.Map(_rejection_of_row))
     return kept_docs, rejections
+
+
+def _rejection_of_row(row: dict) -> Rejection:
+    """A rejected row as the report sees it: a null text is one ``rejected/`` did not store."""
+    doc = Document(row["id"], row["text"] or "", "", bucket=row["bucket"])
+    return Rejection(doc, row["reason"], row["detail"], keep_text=row["text"] is not None, chars=row["chars"])
 
 
 def publish(plan: CuratePlan, results: list[dict], beam_args: list[str]) -> dict:

@@ -11,7 +11,8 @@ beside it (``annotate``); this step groups only ``(key, uid)`` pairs (16 bytes +
 document, never the text), so a text repeated a million times costs a million integers in one
 worker's memory. Per key the smallest uid (the first read: input path, then line) survives; every
 other document gets a ``dedup:exact`` verdict naming the survivor's location, applied when its
-shard's text is streamed again; ``OUT/rejected/`` records it without a second copy of the text. The survivor does not depend on arrival order: identical on every runner.
+shard's text is streamed again; ``OUT/rejected/`` records it without a second copy of the text.
+The survivor does not depend on arrival order: identical on every runner.
 """
 from __future__ import annotations
 

@@ -329,8 +329,9 @@ class ApplyVerdicts(beam.PTransform):
                                                              reshuffle=False)
         # Plain tuples cross the shuffle: their encoding (and its metered size) is the same in every process.
         keyed = verdicts | "ByShard" >> beam.MapTuple(lambda uid, v: (shard_of_uid(uid), (uid, astuple(v))))
+        apply = _ApplyVerdictsFn(self._files, self._keeps_text)
         applied = (self._meter.co_group_by_key({"shard": shards, "verdicts": keyed}, "GroupVerdictsByShard")
-                   | "Apply" >> beam.ParDo(_ApplyVerdictsFn(self._files, self._keeps_text)).with_outputs(REJECTED_ROWS, main="kept"))
+                   | "Apply" >> beam.ParDo(apply).with_outputs(REJECTED_ROWS, main="kept"))
         return {"kept": applied["kept"], "rejected": applied[REJECTED_ROWS]}
 
 

@@ -11,9 +11,10 @@ Each phase writes ``OUT/_phases/<phase>/`` (``transforms/phase_io.py``) and, las
 marker (``corpus.completion``) holding its *fingerprint*: a hash of the previous phase's
 fingerprint, the phase files' format, the phase's steps, the config sections they (and the next
 phase's annotations) read, the sizes and modification times of the local files those sections
-name (models, eval sets) and, for phase 1, the input listing with sizes. A rerun skips a phase whose marker holds
-the same fingerprint (its output would be byte-identical) and reruns from the first phase whose
-fingerprint differs: a changed PII setting reruns only the last phase and the publish step.
+name (models, eval sets) and, for phase 1, the input listing with sizes. A rerun skips a phase
+whose marker holds the same fingerprint (its output would be byte-identical) and reruns from the
+first phase whose fingerprint differs: a changed PII setting reruns only the last phase and the
+publish step.
 """
 from __future__ import annotations
 

@@ -66,6 +66,14 @@ class PiiConfig:
                               f"{', '.join(SIDE_OUTPUT_TEXT)}")
 
 
+def _new_scrubber(types: list[str]):
+    # Imported here: Presidio pulls in spaCy and transformers (seconds of import), which loading
+    # the curate config (transforms/config.py imports PiiConfig) must not pay.
+    from pii.scrubber import Scrubber
+
+    return Scrubber(types)
+
+
 class _ScrubDoFn(beam.DoFn):
     """Scrubs documents with one ``Scrubber`` per worker; counters by name."""
 
@@ -74,11 +82,7 @@ class _ScrubDoFn(beam.DoFn):
         self._counters = LazyCounters(NAME)
 
     def setup(self) -> None:
-        # Imported here: Presidio pulls in spaCy and transformers (seconds of import), which
-        # loading the curate config (transforms/config.py imports PiiConfig) must not pay.
-        from pii.scrubber import Scrubber
-
-        self._scrubber = Scrubber(self._types)
+        self._scrubber = _new_scrubber(self._types)
 
     def process(self, doc: Document) -> Iterable:
         self._counters.inc("docs")
@@ -114,9 +118,7 @@ class _ProtectSideOutputFn(beam.DoFn):
         if not text:
             return text
         if self._scrubber is None:
-            from pii.scrubber import Scrubber  # see _ScrubDoFn.setup
-
-            self._scrubber = Scrubber(self._types)
+            self._scrubber = _new_scrubber(self._types)
         try:
             result = self._scrubber.scrub(text, lang, bucket)
         except Exception:  # an unscrubbable text is dropped: writing it raw could leak

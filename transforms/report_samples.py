@@ -105,11 +105,11 @@ def _sample_text(text: str | None, lang: str, bucket: str, scrub: bool) -> str |
         from pii import scrub as scrub_text  # Presidio: loaded only by the one worker that writes the file
 
         text = scrub_text(text, lang or None, bucket).text
-    head, cut = text, SAMPLE_CHARS
-    for placeholder in _PLACEHOLDER.finditer(head, max(0, cut - _LONGEST_PLACEHOLDER), cut + _LONGEST_PLACEHOLDER):
+    cut = SAMPLE_CHARS
+    for placeholder in _PLACEHOLDER.finditer(text, max(0, cut - _LONGEST_PLACEHOLDER), cut + _LONGEST_PLACEHOLDER):
         if placeholder.start() < cut:
             cut = max(cut, placeholder.end())  # never cut inside a placeholder
-    return head[:cut]
+    return text[:cut]
 
 
 @dataclass(frozen=True)
