@@ -194,6 +194,9 @@ def _run_run(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from corpus import allocator
+
+    allocator.apply()  # first: before Beam starts threads and worker processes
     parser = argparse.ArgumentParser(prog="beam_pipeline.py", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _add_curate(sub)

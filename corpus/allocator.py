@@ -1,0 +1,50 @@
+"""glibc malloc settings that keep a long Beam job's memory from growing with its input.
+
+A Beam worker (and the DirectRunner's launcher) is a process with many threads (gRPC, the SDK
+harness's bundle threads) that allocates and frees buffers of every size: encoded bundles,
+10 MB output-stream buffers, decoded groups. Under glibc's defaults such a process keeps memory it
+has freed: each thread gets its own malloc arena (up to 8 per core), and after a large block is
+freed the mmap threshold rises (up to 32 MB), so later large buffers are carved from those arenas
+and their freed pages stay resident between live objects: the build's peak memory then grew with its
+input mostly for this reason (docs/scale-out.md has the measurement). The settings:
+
+- ``MALLOC_ARENA_MAX=2``: two arenas per process (its threads mostly wait on the GIL anyway);
+- ``MALLOC_MMAP_THRESHOLD_=1 MiB`` (fixed, so glibc no longer raises it): blocks from 1 MiB up are
+  their own mappings, returned to the system when freed;
+- ``MALLOC_TRIM_THRESHOLD_=1 MiB``: free memory at the top of a heap is given back from 1 MiB.
+
+``apply`` sets them for the calling process (``mallopt``) and, through the environment, for every
+process it starts afterwards (Beam's worker processes read them when they start). A variable the
+user has already set is left as it is. Other C libraries (musl, macOS) have no such knobs: there
+``apply`` does nothing. Workers a remote runner starts (Dataflow, Flink, Spark) get the settings
+only from their own environment (a container's ``ENV``); see docs/scale-out.md.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import platform
+
+# variable -> (value, mallopt parameter number from glibc's malloc.h)
+SETTINGS: dict[str, tuple[int, int]] = {
+    "MALLOC_ARENA_MAX": (2, -8),  # M_ARENA_MAX
+    "MALLOC_MMAP_THRESHOLD_": (1 << 20, -3),  # M_MMAP_THRESHOLD
+    "MALLOC_TRIM_THRESHOLD_": (1 << 20, -1),  # M_TRIM_THRESHOLD
+}
+
+
+def apply() -> dict[str, str]:
+    """Apply ``SETTINGS`` not already in the environment to this process and its future children;
+    returns those applied (empty off glibc)."""
+    if platform.libc_ver()[0] != "glibc":
+        return {}
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    applied = {}
+    for name, (value, parameter) in SETTINGS.items():
+        if name in os.environ:  # the user's choice; glibc read it when this process started
+            continue
+        if libc.mallopt(parameter, value) != 1:
+            raise OSError(f"mallopt({name}={value}) failed")
+        os.environ[name] = applied[name] = str(value)
+    return applied
