@@ -194,9 +194,6 @@ def _run_run(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from corpus import allocator
-
-    allocator.apply()  # first: before Beam starts threads and worker processes
     parser = argparse.ArgumentParser(prog="beam_pipeline.py", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _add_curate(sub)
@@ -208,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--verbose", action="store_true",
                              help="show Beam's own logging on the console (default: OUTPUT/_logs/<command>.log)")
     args, beam_args = parser.parse_known_args(argv)
+    if args.command in ("curate", "build"):
+        from corpus import allocator
+
+        allocator.apply()  # before Beam starts threads and worker processes
     from corpus import io_errors
     from corpus.progress import configure_logging
 

@@ -14,8 +14,13 @@ input mostly for this reason (docs/scale-out.md has the measurement). The settin
 - ``MALLOC_TRIM_THRESHOLD_=1 MiB``: free memory at the top of a heap is given back from 1 MiB.
 
 ``apply`` sets them for the calling process (``mallopt``) and, through the environment, for every
-process it starts afterwards (Beam's worker processes read them when they start). A variable the
-user has already set is left as it is. Other C libraries (musl, macOS) have no such knobs: there
+process it starts afterwards (Beam's worker processes read them when they start).
+``beam_pipeline.py`` applies them for ``curate`` and ``build`` only: the tokenizer's trainer is
+one multi-threaded Rust process whose threads would share the two arenas (``run`` runs its steps in
+one process, so there they hold from its first curate or build on). A variable the
+user has already set is left as it is, and ``KORPUS_MALLOC_DEFAULTS=1`` keeps glibc's defaults
+altogether (for a preloaded allocator such as jemalloc, or to measure the difference:
+``benchmarks/build_allocator.py``). Other C libraries (musl, macOS) have no such knobs: there
 ``apply`` does nothing. Workers a remote runner starts (Dataflow, Flink, Spark) get the settings
 only from their own environment (a container's ``ENV``); see docs/scale-out.md.
 """
@@ -33,11 +38,13 @@ SETTINGS: dict[str, tuple[int, int]] = {
     "MALLOC_TRIM_THRESHOLD_": (1 << 20, -1),  # M_TRIM_THRESHOLD
 }
 
+OPT_OUT = "KORPUS_MALLOC_DEFAULTS"
+
 
 def apply() -> dict[str, str]:
     """Apply ``SETTINGS`` not already in the environment to this process and its future children;
-    returns those applied (empty off glibc)."""
-    if platform.libc_ver()[0] != "glibc":
+    returns those applied (empty off glibc or with ``OPT_OUT=1``)."""
+    if platform.libc_ver()[0] != "glibc" or os.environ.get(OPT_OUT) == "1":
         return {}
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     applied = {}

@@ -2,7 +2,7 @@
 
 ``import presidio_analyzer`` imports every NLP engine it ships: the Transformers engine pulls in
 ``transformers`` and ``torch``, and its device detector and spaCy's ``thinc`` import ``torch`` again
-to look for a GPU. That is 6-9 s and a few hundred MB per process (measured on the 2-core machine),
+to look for a GPU. That is 4-9 s and a few hundred MB per process (measured on the 2-core machine),
 paid by every Beam worker that scrubs, although the recognizers here are rules on the raw text and
 run no NLP model (``pii/recognizers/base.py``). Each of those imports is optional upstream (a
 ``try: import ... except ImportError``), so while Presidio is first imported the two packages are

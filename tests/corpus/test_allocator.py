@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus.allocator import SETTINGS
+from corpus.allocator import OPT_OUT, SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the settings exist only in glibc")
@@ -29,7 +29,7 @@ print(json.dumps({"applied": applied, "child": json.loads(child.stdout)}))
 
 
 def _probe(env: dict[str, str]) -> dict:
-    clean = {k: v for k, v in os.environ.items() if k not in SETTINGS}
+    clean = {k: v for k, v in os.environ.items() if k not in SETTINGS and k != OPT_OUT}
     out = subprocess.run([sys.executable, "-c", _PROBE], env={**clean, **env, "PYTHONPATH": str(ROOT)},
                          capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(out.stdout)
@@ -47,6 +47,12 @@ def test_a_variable_the_user_set_is_kept():
     assert "MALLOC_ARENA_MAX" not in result["applied"]
     assert result["child"]["MALLOC_ARENA_MAX"] == "4"
     assert result["child"]["MALLOC_MMAP_THRESHOLD_"] == str(SETTINGS["MALLOC_MMAP_THRESHOLD_"][0])
+
+
+def test_the_opt_out_keeps_glibc_defaults():
+    result = _probe({OPT_OUT: "1"})
+    assert result["applied"] == {}
+    assert result["child"] == {name: None for name in SETTINGS}
 
 
 def test_the_worker_image_sets_the_same_values():
