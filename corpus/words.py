@@ -27,7 +27,7 @@ import threading
 
 import regex
 from datatrove.utils.text import PUNCTUATION_SET
-from datatrove.utils.word_tokenizers import WordTokenizer, load_tokenizer_assignments
+from datatrove.utils.word_tokenizers import SpaCyTokenizer, WordTokenizer, load_tokenizer_assignments
 
 from corpus.fineweb2 import fineweb2_name
 
@@ -168,11 +168,30 @@ def fineweb2_word_tokenizer(lang: str) -> WordTokenizer | None:
     return None if name is None else load_tokenizer_assignments()[name]()
 
 
+def without_unread_lexeme_attributes(tokenizer: WordTokenizer) -> WordTokenizer:
+    """``tokenizer`` with its spaCy vocabulary computing only the lexeme attribute its results read.
+
+    spaCy computes some twenty attributes (norm, shape, ``like_num``, …) for every word it has not
+    seen, and inside datatrove's memory zones every word of a document is unseen again: about a
+    third of FineWeb-2's word tokenization time. Datatrove's words, sentences and spans read the
+    token text and, in the sentencizer, ``is_punct``; the other getters go, so their results stay
+    the same (``tests/corpus/test_words.py`` compares all three with datatrove's own instance).
+    Tokenizers not built on spaCy are returned as they are."""
+    if isinstance(tokenizer, SpaCyTokenizer):
+        from spacy.attrs import IS_PUNCT
+
+        vocab = tokenizer.tokenizer.vocab  # datatrove builds the spaCy pipeline on this first access
+        vocab.lex_attr_getters = {IS_PUNCT: vocab.lex_attr_getters[IS_PUNCT]}
+    return tokenizer
+
+
 @functools.lru_cache(maxsize=None)
 def filter_word_tokenizer(lang: str) -> WordTokenizer:
     """The words the filters' thresholds were tuned on (module docstring); one instance per process."""
     tokenizer = fineweb2_word_tokenizer(lang)
-    return RegexWordTokenizer(lang) if tokenizer is None else DatatroveWords(lang, tokenizer)
+    if tokenizer is None:
+        return RegexWordTokenizer(lang)
+    return DatatroveWords(lang, without_unread_lexeme_attributes(tokenizer))
 
 
 def content_words(words: list[str]) -> list[str]:

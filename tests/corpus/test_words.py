@@ -1,7 +1,9 @@
 """Filter words are datatrove's own tokenizers (the ones FineWeb-2 tuned on); shingling words stay MeCab."""
 from __future__ import annotations
 
-from datatrove.utils.word_tokenizers import KiwiTokenizer, load_word_tokenizer
+import pytest
+from datatrove.utils.word_tokenizers import KiwiTokenizer, SpaCyTokenizer, load_word_tokenizer
+from spacy.attrs import IS_PUNCT
 
 from corpus.words import (
     DatatroveWords,
@@ -9,6 +11,7 @@ from corpus.words import (
     content_words,
     datatrove_tokenizer_name,
     filter_word_tokenizer,
+    fineweb2_word_tokenizer,
     word_tokenizer,
 )
 from tests.conftest import read_sample
@@ -58,3 +61,20 @@ def test_filter_words_are_tokenized_once_per_text_object():
     tokenizer = filter_word_tokenizer("ko")
     text = "".join(["캐시 확인 ", "문장입니다."])  # built at run time: not an interned constant
     assert tokenizer.word_tokenize(text) is tokenizer.word_tokenize(text)
+
+
+@pytest.mark.parametrize("lang", ["de", "ru", "ja", "zh"])
+def test_spacy_filter_words_sentences_and_spans_are_datatroves_without_the_unread_attributes(lang):
+    # filter_word_tokenizer drops spaCy's lexeme attributes but is_punct (without_unread_lexeme_attributes);
+    # datatrove's own instance keeps them all: both must split real text the same way.
+    ours = filter_word_tokenizer(lang)
+    reference = fineweb2_word_tokenizer(lang)
+    assert isinstance(reference, SpaCyTokenizer)
+    assert len(reference.tokenizer.vocab.lex_attr_getters) > 1
+    assert list(ours._tokenizer.tokenizer.vocab.lex_attr_getters) == [IS_PUNCT]
+    texts = [r["text"][:4000] for r in read_sample("multi", 120)[::6]]  # 20 documents, mixed languages
+    texts.append("Er sagte: „Ja.“ Dann ging er. (Wirklich!) 1.000,5 km — http://example.org/x?y=1 e-mail@example.org")
+    for text in texts:
+        assert ours.word_tokenize(text) == reference.word_tokenize(text)
+        assert ours.sent_tokenize(text) == reference.sent_tokenize(text)
+        assert ours.span_tokenize(text) == reference.span_tokenize(text)
