@@ -11,6 +11,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from corpus import allocator
+
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "REFERENCE.md"
 
 INTRO = """# Reference: commands, Beam options and config keys
@@ -36,6 +38,14 @@ Arguments these commands do not know are passed to Beam's `PipelineOptions` unch
 
 docs/scale-out.md gives complete command lines.
 """
+
+ENVIRONMENT = (
+    "Environment: `curate` and `build` set glibc's "
+    + ", ".join(f"`{name}={value}`" for name, (value, _) in allocator.SETTINGS.items())
+    + " for themselves and the worker processes they start, unless already set (`corpus/allocator.py`: without"
+    " them the processes' memory grows with the input); "
+    f"`{allocator.OPT_OUT}=1` keeps glibc's defaults. `deploy/Dockerfile` sets the same for cluster workers.\n"
+)
 
 SECTIONS = [
     ("`beam_pipeline.py run --config`", "corpus.steps", "RunConfig"),
@@ -80,7 +90,7 @@ def _rows(cls: type, prefix: str = "") -> list[str]:
 def render() -> str:
     import importlib
 
-    parts = [INTRO]
+    parts = [INTRO, ENVIRONMENT]
     for title, module, name in SECTIONS:
         cls = getattr(importlib.import_module(module), name)
         doc = inspect.cleandoc(cls.__doc__ or "").split("\n\n")[0].replace("\n", " ")
