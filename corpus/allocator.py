@@ -17,8 +17,10 @@ input mostly for this reason (docs/scale-out.md has the measurement). The settin
 process it starts afterwards (Beam's worker processes read them when they start).
 ``beam_pipeline.py`` applies them for ``curate`` and ``build`` only: the tokenizer's trainer is
 one multi-threaded Rust process whose threads would share the two arenas (``run`` runs its steps in
-one process, so there they hold from its first curate or build on). A variable the
-user has already set is left as it is, and ``KORPUS_MALLOC_DEFAULTS=1`` keeps glibc's defaults
+one process, so there they hold from its first curate or build on, for its tokenizer step too;
+its trainer and export run as children without them, ``corpus.child_process``). A variable the
+user has already set is left as it is (as is all of it where ``GLIBC_TUNABLES`` tunes malloc),
+and ``KORPUS_MALLOC_DEFAULTS=1`` keeps glibc's defaults
 altogether (for a preloaded allocator such as jemalloc, or to measure the difference:
 ``benchmarks/build_allocator.py``). Other C libraries (musl, macOS) have no such knobs: there
 ``apply`` does nothing. Workers a remote runner starts (Dataflow, Flink, Spark) get the settings
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import os
 import platform
 
@@ -39,12 +42,15 @@ SETTINGS: dict[str, tuple[int, int]] = {
 }
 
 OPT_OUT = "KORPUS_MALLOC_DEFAULTS"
+_applied: dict[str, str] = {}  # what apply() set in os.environ, for environment_without_applied
 
 
 def apply() -> dict[str, str]:
     """Apply ``SETTINGS`` not already in the environment to this process and its future children;
-    returns those applied (empty off glibc or with ``OPT_OUT=1``)."""
-    if platform.libc_ver()[0] != "glibc" or os.environ.get(OPT_OUT) == "1":
+    returns those applied (empty off glibc, with ``OPT_OUT=1``, or where ``GLIBC_TUNABLES`` already
+    tunes malloc)."""
+    if (platform.libc_ver()[0] != "glibc" or os.environ.get(OPT_OUT) == "1"
+            or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", "")):
         return {}
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     applied = {}
@@ -52,6 +58,14 @@ def apply() -> dict[str, str]:
         if name in os.environ:  # the user's choice; glibc read it when this process started
             continue
         if libc.mallopt(parameter, value) != 1:
-            raise OSError(f"mallopt({name}={value}) failed")
+            logging.warning("allocator: mallopt(%s=%d) failed; glibc's default stays", name, value)
+            continue
         os.environ[name] = applied[name] = str(value)
+    _applied.update(applied)
     return applied
+
+
+def environment_without_applied() -> dict[str, str]:
+    """This process's environment without what ``apply`` set: for children that are not Beam
+    workers (the trainer, the export), which should run with glibc's defaults or the user's."""
+    return {k: v for k, v in os.environ.items() if k not in _applied}

@@ -25,6 +25,8 @@ import subprocess
 import sys
 import time
 
+from corpus import allocator
+
 GRACE_SECONDS = 60.0  # a trainer's last step and checkpoint; then the group is killed
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -40,9 +42,11 @@ def die_with_parent() -> None:
 
 
 def run_child(module: str, argv: list[str], grace_seconds: float = GRACE_SECONDS) -> int:
-    """``python -m module *argv`` as a child that dies with this process; returns its exit code."""
+    """``python -m module *argv`` as a child that dies with this process; returns its exit code.
+    The child (the trainer, the export) does not inherit the malloc settings a curate or build step
+    of this process applied for its Beam workers (``corpus.allocator``)."""
     child = subprocess.Popen([sys.executable, "-m", __name__, str(os.getpid()), module, *argv],
-                             start_new_session=True)
+                             start_new_session=True, env=allocator.environment_without_applied())
     received: list[int] = []
 
     def forward(signum: int, _frame) -> None:

@@ -27,9 +27,11 @@ import threading
 
 import regex
 from datatrove.utils.text import PUNCTUATION_SET
-from datatrove.utils.word_tokenizers import SpaCyTokenizer, WordTokenizer, load_tokenizer_assignments
+from datatrove.utils.word_tokenizers import (SpaCyTokenizer, WhitespaceTokenizer, WordTokenizer,
+                                             load_tokenizer_assignments)
 
 from corpus.fineweb2 import fineweb2_name
+from corpus.optional_imports import without_ml_stacks
 
 _WORD = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]|[\p{L}\p{N}\p{M}_]+(?:['’][\p{L}]+)*")
 # mecab-ko-dic (Sejong) tags for sentence-final punctuation, ellipsis, opening/closing brackets,
@@ -176,11 +178,18 @@ def without_unread_lexeme_attributes(tokenizer: WordTokenizer) -> WordTokenizer:
     third of FineWeb-2's word tokenization time. Datatrove's words, sentences and spans read the
     token text and, in the sentencizer, ``is_punct``; the other getters go, so their results stay
     the same (``tests/corpus/test_words.py`` compares all three with datatrove's own instance).
-    Tokenizers not built on spaCy are returned as they are."""
+    Tokenizers not built on spaCy are returned as they are; the multi-language spaCy tokenizer a
+    ``WhitespaceTokenizer`` builds for itself keeps all its attributes (it is private to datatrove).
+    The spaCy pipeline is built here, on a first call, without ``torch``
+    (``corpus.optional_imports``): spaCy's ``thinc`` and Presidio's device detector (reached through
+    spaCy's entry points) would otherwise load it in every curate worker."""
+    if isinstance(tokenizer, (SpaCyTokenizer, WhitespaceTokenizer)):
+        with without_ml_stacks():
+            tokenizer.word_tokenize("build the pipeline")
     if isinstance(tokenizer, SpaCyTokenizer):
         from spacy.attrs import IS_PUNCT
 
-        vocab = tokenizer.tokenizer.vocab  # datatrove builds the spaCy pipeline on this first access
+        vocab = tokenizer.tokenizer.vocab
         vocab.lex_attr_getters = {IS_PUNCT: vocab.lex_attr_getters[IS_PUNCT]}
     return tokenizer
 

@@ -24,8 +24,9 @@ from corpus import allocator
 applied = allocator.apply()
 child = subprocess.run([sys.executable, "-c", "import json, os; print(json.dumps({k: os.environ.get(k) for k in %r}))"],
                        capture_output=True, text=True, check=True)
-print(json.dumps({"applied": applied, "child": json.loads(child.stdout)}))
-""" % (list(SETTINGS),)
+print(json.dumps({"applied": applied, "child": json.loads(child.stdout),
+                  "not_beam": {k: allocator.environment_without_applied().get(k) for k in %r}}))
+""" % (list(SETTINGS), list(SETTINGS))
 
 
 def _probe(env: dict[str, str]) -> dict:
@@ -40,6 +41,7 @@ def test_children_inherit_every_setting():
     expected = {name: str(value) for name, (value, _) in SETTINGS.items()}
     assert result["applied"] == expected
     assert result["child"] == expected
+    assert result["not_beam"] == {name: None for name in SETTINGS}  # the trainer's environment
 
 
 def test_a_variable_the_user_set_is_kept():
@@ -47,6 +49,13 @@ def test_a_variable_the_user_set_is_kept():
     assert "MALLOC_ARENA_MAX" not in result["applied"]
     assert result["child"]["MALLOC_ARENA_MAX"] == "4"
     assert result["child"]["MALLOC_MMAP_THRESHOLD_"] == str(SETTINGS["MALLOC_MMAP_THRESHOLD_"][0])
+    assert result["not_beam"]["MALLOC_ARENA_MAX"] == "4" and result["not_beam"]["MALLOC_MMAP_THRESHOLD_"] is None
+
+
+def test_glibc_tunables_for_malloc_keep_all_of_glibcs_reading():
+    result = _probe({"GLIBC_TUNABLES": "glibc.malloc.arena_max=3"})
+    assert result["applied"] == {}
+    assert result["child"] == {name: None for name in SETTINGS}
 
 
 def test_the_opt_out_keeps_glibc_defaults():

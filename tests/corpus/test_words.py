@@ -1,6 +1,11 @@
 """Filter words are datatrove's own tokenizers (the ones FineWeb-2 tuned on); shingling words stay MeCab."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from datatrove.utils.word_tokenizers import KiwiTokenizer, SpaCyTokenizer, load_word_tokenizer
 from spacy.attrs import IS_PUNCT
@@ -15,6 +20,8 @@ from corpus.words import (
     word_tokenizer,
 )
 from tests.conftest import read_sample
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_korean_filter_words_are_datatroves_kiwi_skip_bigram_words_on_real_text():
@@ -78,3 +85,17 @@ def test_spacy_filter_words_sentences_and_spans_are_datatroves_without_the_unrea
         assert ours.word_tokenize(text) == reference.word_tokenize(text)
         assert ours.sent_tokenize(text) == reference.sent_tokenize(text)
         assert ours.span_tokenize(text) == reference.span_tokenize(text)
+
+
+def test_spacy_filter_words_load_without_torch():
+    # spaCy's thinc and Presidio's device detector (through spaCy's entry points) import torch
+    # unless the pipeline is built inside corpus.optional_imports.without_ml_stacks.
+    probe = ("import sys\n"
+             "from corpus.words import filter_word_tokenizer\n"
+             "assert filter_word_tokenizer('de').word_tokenize('Hallo Welt.') == ['Hallo', 'Welt', '.']\n"
+             "import pii.presidio_api\n"
+             "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
+             "import torch\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.strip().splitlines()[-1] == "[]"
