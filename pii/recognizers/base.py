@@ -19,8 +19,12 @@ from typing import NamedTuple, Sequence, Union
 
 import regex
 
-from pii.presidio_api import (REGEX_TIMEOUT_SECONDS, EntityRecognizer, NlpArtifacts, Pattern, PatternRecognizer,
-                              RecognizerResult)
+from corpus.optional_imports import without_ml_stacks
+
+with without_ml_stacks():  # Presidio would import transformers and torch for engines this module never runs
+    from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
+    from presidio_analyzer.nlp_engine import NlpArtifacts
+    from presidio_analyzer.pattern_recognizer import REGEX_TIMEOUT_SECONDS
 
 # How far around a match context words are looked for, in characters. Presidio's default
 # context enhancer looks 5 tokens back; 5 Korean eojeol or English words are ~30-40 chars.

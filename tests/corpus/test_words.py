@@ -93,7 +93,7 @@ def test_spacy_filter_words_load_without_torch():
     probe = ("import sys\n"
              "from corpus.words import filter_word_tokenizer\n"
              "assert filter_word_tokenizer('de').word_tokenize('Hallo Welt.') == ['Hallo', 'Welt', '.']\n"
-             "import pii.presidio_api\n"
+             "import pii.recognizers.base\n"
              "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
              "import torch\n")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,

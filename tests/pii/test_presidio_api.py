@@ -24,8 +24,8 @@ def test_scrubber_imports_no_ml_stack_and_still_scrubs():
     assert "kim.minji@example.co.kr" not in scrubbed and "<|pii:email|>" in scrubbed
 
 
-@pytest.mark.parametrize("first", ["pii.presidio_api", "torch"])
+@pytest.mark.parametrize("first", ["pii.recognizers.base", "torch"])
 def test_torch_imports_normally_before_or_after(first):
-    other = "torch" if first == "pii.presidio_api" else "pii.presidio_api"
+    other = "torch" if first == "pii.recognizers.base" else "pii.recognizers.base"
     out = _run(f"import {first}\nimport {other}\nimport torch\nprint(torch.ones(2).sum().item())")
     assert out == "2.0"
