@@ -15,10 +15,14 @@ datatrove: its three-step exact dedup (``ExactDedupSignature`` → ``ExactFindDe
 ``ParquetWriter``; it reads with the same stdlib-json step as curate_vs_datatrove.py (its
 JsonlReader needs orjson, not installed). Ours does more per document: strict UTF-8/record
 checks, the duplicate-source-id check, rejected rows with their text, stats.json and the phase
-markers. Wall time includes worker start-up (three Beam jobs). Figures go to
-``benchmarks/results/exact_dedup_vs_datatrove.json``.
+markers. Wall time includes worker start-up (three Beam jobs).
 
-    .venv/bin/python benchmarks/exact_dedup_vs_datatrove.py [--repeat N]
+Both are measured at two sizes, ``--small-repeat`` and ``--repeat`` copies, in the same run: the
+two points split each wall time into a fixed cost (start-up, job planning, the report's imports)
+and a cost per document, so the figures say which of the two a ratio at one size is made of.
+Figures go to ``benchmarks/results/exact_dedup_vs_datatrove.json``.
+
+    .venv/bin/python benchmarks/exact_dedup_vs_datatrove.py [--repeat N] [--small-repeat M]
 """
 from __future__ import annotations
 
@@ -92,30 +96,56 @@ def run_datatrove(input_folder: Path, work: Path) -> tuple[float, int]:
     return seconds, pq.read_table(work / "out").num_rows
 
 
+def measure(folder: Path, repeat: int) -> dict:
+    """Both sides on ``repeat`` copies of the sample: documents, seconds and documents kept."""
+    documents = write_inputs(folder / "input", repeat)
+    print(f"documents: {documents} (ko + multi sample x{repeat}), 2 workers each")
+    dt_seconds, dt_kept = run_datatrove(folder / "input", folder / "datatrove")
+    print(f"datatrove exact dedup + ParquetWriter: {dt_seconds:7.1f} s  {documents / dt_seconds:8.1f} docs/s  "
+          f"kept {dt_kept}")
+    ours_seconds, ours_kept = run_ours(str(folder / "input" / "*.jsonl"), folder / "ours")
+    print(f"korpus Beam DirectRunner:              {ours_seconds:7.1f} s  {documents / ours_seconds:8.1f} docs/s  "
+          f"kept {ours_kept}")
+    if ours_kept != dt_kept:
+        print(f"note: kept counts differ by {ours_kept - dt_kept}: ours also rejects documents that normalize "
+              "to nothing (normalize:empty)")
+    return {"documents": documents, "repeat": repeat,
+            "datatrove": {"seconds": round(dt_seconds, 2), "kept": dt_kept},
+            "ours": {"seconds": round(ours_seconds, 2), "kept": ours_kept},
+            "ratio_docs_per_s": round(dt_seconds / ours_seconds, 3)}
+
+
+def fixed_and_per_document(small: dict, large: dict, side: str) -> dict:
+    """The line through the two sizes: seconds at zero documents and milliseconds per document."""
+    per_document = (large[side]["seconds"] - small[side]["seconds"]) / (large["documents"] - small["documents"])
+    return {"fixed_seconds": round(small[side]["seconds"] - per_document * small["documents"], 2),
+            "ms_per_document": round(per_document * 1000, 4)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="copies of the sample text documents")
+    parser.add_argument("--small-repeat", type=int, default=1, help="copies at the smaller size")
     args = parser.parse_args()
+    if not 0 < args.small_repeat < args.repeat:
+        parser.error("need 0 < --small-repeat < --repeat")
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="dedup_bench_") as tmp:
-        tmp_path = Path(tmp)
-        n_docs = write_inputs(tmp_path / "input", args.repeat)
-        print(f"documents: {n_docs} (ko + multi sample x{args.repeat}), 2 workers each")
-        dt_seconds, dt_kept = run_datatrove(tmp_path / "input", tmp_path / "datatrove")
-        print(f"datatrove exact dedup + ParquetWriter: {dt_seconds:7.1f} s  {n_docs / dt_seconds:8.1f} docs/s  "
-              f"kept {dt_kept}")
-        ours_seconds, ours_kept = run_ours(str(tmp_path / "input" / "*.jsonl"), tmp_path / "ours")
-        print(f"korpus Beam DirectRunner:              {ours_seconds:7.1f} s  {n_docs / ours_seconds:8.1f} docs/s  "
-              f"kept {ours_kept}")
-        print(f"ratio ours/datatrove (docs/s): {dt_seconds / ours_seconds:.2f}")
-        write_result("exact_dedup_vs_datatrove", {
-            "documents": n_docs, "repeat": args.repeat, "workers": 2,
-            "datatrove": {"seconds": round(dt_seconds, 2), "kept": dt_kept},
-            "ours": {"seconds": round(ours_seconds, 2), "kept": ours_kept},
-            "ratio_docs_per_s": round(dt_seconds / ours_seconds, 3)})
-        if ours_kept != dt_kept:
-            print(f"note: kept counts differ by {ours_kept - dt_kept}: ours also rejects documents that normalize "
-                  "to nothing (normalize:empty)")
+        small = measure(Path(tmp) / "small", args.small_repeat)
+        large = measure(Path(tmp) / "large", args.repeat)
+    split = {side: fixed_and_per_document(small, large, side) for side in ("datatrove", "ours")}
+    per_document_ratio = split["datatrove"]["ms_per_document"] / split["ours"]["ms_per_document"]
+    print(f"ratio ours/datatrove (docs/s): {small['ratio_docs_per_s']:.2f} at {small['documents']} documents, "
+          f"{large['ratio_docs_per_s']:.2f} at {large['documents']}")
+    for side in ("datatrove", "ours"):
+        print(f"{side:9s} fixed {split[side]['fixed_seconds']:6.1f} s + {split[side]['ms_per_document']:.3f} ms/document")
+    print(f"ratio per extra document: {per_document_ratio:.2f}")
+    write_result("exact_dedup_vs_datatrove", {
+        **large, "workers": 2, "small": small, "fixed_and_per_document": split,
+        "ratio_per_extra_document": round(per_document_ratio, 3)},
+        compares="curate (normalize + exact dedup, 3 Beam jobs) vs datatrove's 3-step exact dedup, 2 workers each",
+        headline={f"ours/datatrove docs/s at {large['documents']} docs": large["ratio_docs_per_s"],
+                  "ours/datatrove per extra document": round(per_document_ratio, 3)})
     return 0
 
 

@@ -1,7 +1,7 @@
 """Exact dedup: documents with identical text keep one survivor, the first in read order.
 
 Key: BLAKE2b-128 of the UTF-8 bytes of ``doc.text`` as this step receives it, i.e. the output
-of ``transforms.normalize.normalize_text`` (NFC, ``\\n`` line breaks, control characters removed,
+of ``transforms.normalize.normalize_text`` (``\\n`` line breaks, control characters removed, NFC,
 trailing whitespace stripped, blank-line runs capped, outer blank lines dropped) — no case
 folding or punctuation stripping: that is near-duplicate territory (MinHash). The key is global:
 the same text in two buckets is still one document.

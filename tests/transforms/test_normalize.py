@@ -3,9 +3,10 @@ through the real Beam wiring."""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corpus.document import CODE_KIND, Document
@@ -46,6 +47,45 @@ def test_runs_of_more_than_two_blank_lines_collapse_to_two():
 
 def test_leading_and_trailing_blank_lines_are_dropped():
     assert normalize_text("\n\n  \n  indented\ntext\n\n\n") == "  indented\ntext"
+
+
+def rules_one_by_one(text: str, max_blank_lines: int) -> str:
+    """The module docstring's rules, each applied to every text, character by character or line
+    by line (no fast paths)."""
+    text = text.replace("\r\n", "\n")
+    text = "".join("\n" if c in "\r\v\f\x1c\x1d\x1e\x85\u2028\u2029" else c for c in text)
+    text = "".join(c for c in text if c in "\t\n" or unicodedata.category(c) != "Cc")
+    lines, blank_run = [], 0
+    for line in unicodedata.normalize("NFC", text).split("\n"):
+        line = line.rstrip()
+        blank_run = blank_run + 1 if not line else 0
+        if blank_run <= max_blank_lines:
+            lines.append(line)
+    return "\n".join(lines).strip("\n")
+
+
+# Mostly the characters the rules act on, so that most drawn texts exercise several of them.
+_HOSTILE = st.lists(st.sampled_from(["a", "한", "e", "\u0301", "\u1100", "\u1161", " ", "\t", "\u3000", "\n", "\r",
+                                    "\r\n", "\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u2029", "\x00", "\x1b",
+                                    "\x7f", "\x9f"]), max_size=40).map("".join)
+
+
+@settings(max_examples=1000)
+@given(_HOSTILE, st.integers(0, 3))
+def test_same_text_as_the_rules_applied_one_by_one(text, max_blank_lines):
+    assert normalize_text(text, max_blank_lines) == rules_one_by_one(text, max_blank_lines)
+
+
+@settings(max_examples=1000)
+@given(_HOSTILE)
+def test_output_is_a_fixed_point(text):
+    once = normalize_text(text)
+    assert normalize_text(once) == once
+    assert unicodedata.is_normalized("NFC", once)
+
+
+def test_a_control_character_between_a_letter_and_its_accent_leaves_them_composed():
+    assert normalize_text("cafe\x00\u0301 \u1112\x07\u1161\u11ab") == "café 한"
 
 
 def test_normalization_is_idempotent():
