@@ -87,6 +87,7 @@ def run_ours(input_glob: str, langid) -> tuple[float, float, int]:
     from apache_beam.metrics.metric import MetricsFilter
     from apache_beam.options.pipeline_options import PipelineOptions
 
+    from corpus.local_runner import new_pipeline
     from transforms.langid import langid_step
     from transforms.length import LengthConfig, length_step
     from transforms.repetition import RepetitionConfig, repetition_step
@@ -95,7 +96,7 @@ def run_ours(input_glob: str, langid) -> tuple[float, float, int]:
                               direct_running_mode="multi_processing")
     start = time.perf_counter()
     cpu = TreeCpu().__enter__()
-    pipeline = beam.Pipeline(options=options)
+    pipeline = new_pipeline(options)
     docs = pipeline | beam.io.ReadFromText(input_glob) | beam.Map(_to_document)
     for step in (langid_step(langid), length_step(LengthConfig()),
                   repetition_step(RepetitionConfig())):

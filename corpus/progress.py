@@ -38,6 +38,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, PortableOptions, StandardOptions
 
 from corpus import storage
+from corpus.local_runner import new_pipeline
 
 READ, KEPT, REJECTED, ERRORS, INPUT_BYTES = "read", "kept", "rejected", "errors", "input_bytes"
 LOG_DIR = "_logs"
@@ -268,7 +269,7 @@ class PhaseProgress:
 
 def run_pipeline(options: PipelineOptions, wire, progress: PhaseProgress) -> None:
     """Wire (``wire(pipeline)``) and run one job to its end, telling ``progress`` the job id."""
-    pipeline = beam.Pipeline(options=options)
+    pipeline = new_pipeline(options)
     wire(pipeline)
     result = pipeline.run()
     job_id = getattr(result, "job_id", None)

@@ -26,7 +26,7 @@ Arguments these commands do not know are passed to Beam's `PipelineOptions` unch
 
 | option | meaning |
 |---|---|
-| `--runner` | `DirectRunner` (default), `PortableRunner`, `DataflowRunner`, `FlinkRunner`, `SparkRunner` |
+| `--runner` | `DirectRunner` (default: Beam's FnApiRunner, without the DirectRunner's Prism attempt, `corpus/local_runner.py`), `PortableRunner`, `DataflowRunner`, `FlinkRunner`, `SparkRunner` |
 | `--direct_running_mode` | `in_memory` (default), `multi_threading`, `multi_processing` (DirectRunner) |
 | `--direct_num_workers` | worker processes/threads for DirectRunner (0 = one per core) |
 | `--job_endpoint`, `--environment_type`, `--environment_config` | portable runner: `embed` + `LOOPBACK` locally, a job server + `DOCKER` image on a cluster |

@@ -40,6 +40,7 @@ from corpus import storage
 from corpus.completion import clear_marker, read_marker, write_marker
 from corpus.config import to_dict
 from corpus.document import BUCKETS, CODE, CODE_KIND, MULTILINGUAL, Document, ReadError, Rejection
+from corpus.local_runner import new_pipeline
 from corpus.parquet import CURATED_SCHEMA, ERRORS_SCHEMA, REJECTED_SCHEMA
 from corpus.progress import ERRORS as TAP_ERRORS
 from corpus.progress import INPUT_BYTES as TAP_INPUT_BYTES
@@ -364,7 +365,7 @@ def publish(plan: CuratePlan, results: list[dict], beam_args: list[str]) -> dict
     parts = [part for directory, sources, schema in _outputs(plan, results)
              for part in plan_parts(directory, sources, schema, target)]
     meter = ShuffleMeter()
-    with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
+    with new_pipeline(PipelineOptions(beam_args)) as pipeline:
         _ = pipeline | "Publish" >> WriteParts(parts, meter)
         _ = _report_inputs(pipeline, plan, results, meter) | "ReportSamples" >> ReportSamples(plan.out, SampleScrub(
             kept=PII_STEP not in plan.step_order, rejected=plan.config.pii.side_output_text == "raw"))
