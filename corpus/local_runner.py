@@ -7,8 +7,9 @@ one core's worth of Python for the whole job). Where the download fails it falls
 FnApiRunner, with worker processes as asked. The same command would so run one way on a machine
 with internet and another without, and only the second is what the tests, the benchmarks and the
 memory figures in docs/ measure. korpus skips the attempt and runs what the DirectRunner falls back
-to, provisioning the pipeline options to the workers the way it does. ``--runner=PrismRunner``
-still chooses Prism; any other runner is Beam's to resolve.
+to, with the same pipeline options provisioned to the workers (less the few the failed Prism attempt
+rewrites on its way, ``environment_type`` and ``sdk_location``, which no local worker reads).
+``--runner=PrismRunner`` still chooses Prism; any other runner is Beam's to resolve.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineRunner
 
-DIRECT_RUNNER_NAMES = {"directrunner", "switchingdirectrunner"}
+# Lower-cased, as Beam's ``create_runner`` resolves them (it also tries the name + "runner").
+DIRECT_RUNNER_NAMES = {"direct", "directrunner", "switchingdirect", "switchingdirectrunner"}
 
 
 class FnApiDirectRunner(PipelineRunner):

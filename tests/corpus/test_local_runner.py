@@ -2,6 +2,7 @@
 Beam's Prism attempt (which downloads a binary and runs every worker inside the launcher)."""
 from __future__ import annotations
 
+import json
 import os
 
 import apache_beam as beam
@@ -59,11 +60,29 @@ def test_direct_runner_jobs_run_in_worker_processes_without_a_prism_attempt(pris
     assert str(os.getpid()) not in pids  # every element was processed by a worker process
 
 
-@pytest.mark.parametrize("runner", [None, "DirectRunner", "apache_beam.runners.direct.direct_runner.DirectRunner",
-                                    "SwitchingDirectRunner"])
+@pytest.mark.parametrize("runner", [None, "DirectRunner", "direct", "SwitchingDirectRunner",
+                                    "apache_beam.runners.direct.direct_runner.DirectRunner"])
 def test_every_name_of_the_direct_runner_gets_the_fn_api_runner(runner):
     args = [f"--runner={runner}"] if runner else []
     assert isinstance(new_pipeline(PipelineOptions(args)).runner, FnApiDirectRunner)
+
+
+def test_curate_phases_and_publish_make_no_prism_attempt(prism_attempts, tmp_path):
+    """Every job of a curate run (phase jobs through corpus.progress.run_pipeline, then publish)."""
+    from corpus.readers import resolve_inputs
+    from transforms.config import CurateConfig
+    from transforms.curate import curate, make_plan
+    from transforms.exact_dedup import ExactDedup
+    from transforms.normalize import normalize_step
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"text": text}) + "\n" for text in ["가나다", "abc", "가나다"]), encoding="utf-8")
+    config = CurateConfig()
+    plan = make_plan(resolve_inputs([str(source)], [], config.read.skip), config,
+                     [normalize_step(config.normalize), ExactDedup(config.exact_dedup)], str(tmp_path / "out"))
+    stats = curate(plan, ["--runner=DirectRunner"])
+    assert (stats["totals"]["kept"], stats["totals"]["rejected"]) == (2, {"dedup:exact": 1})
+    assert prism_attempts == []
 
 
 def test_other_runners_are_left_to_beam():

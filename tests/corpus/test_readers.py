@@ -12,9 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
 from corpus.document import CODE, CODE_KIND, KOREAN, TEXT_KIND
+from corpus.local_runner import new_pipeline
 from corpus.readers import (ERRORS, READ, SKIPPED, InputError, ReaderConfig, ReadDocuments, ReadFileFn, ShardTable,
                             SkipRules, make_uid, plan_shards, resolve_inputs)
 from corpus.shuffle_meter import ShuffleMeter
@@ -323,7 +325,7 @@ def test_read_documents_on_direct_runner_and_duplicate_source_ids_keep_the_first
     resolved = resolve_inputs([str(tmp_path / "*.jsonl")], [], SkipRules())
     shards = plan_shards(resolved.files)
     context = VerdictContext(ShuffleMeter(), ShardTable(shards), {}, 0)
-    with beam.Pipeline(runner="DirectRunner") as pipeline:
+    with new_pipeline(PipelineOptions()) as pipeline:
         read = pipeline | ReadDocuments(shards, ReaderConfig())
         assert_that(read["docs"] | "Ids" >> beam.Map(lambda d: (d.id, d.source_id, d.text)),
                     equal_to([(f"{tmp_path}/a.jsonl:1", "same", "from a"), (f"{tmp_path}/a.jsonl:2", "x", "x"),

@@ -9,10 +9,12 @@ from pathlib import Path
 import apache_beam as beam
 import pyarrow.parquet as pq
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
 from beam_pipeline import main
 from corpus.document import KOREAN, Document, ReadError, Rejection
+from corpus.local_runner import new_pipeline
 from corpus.placeholders import placeholder
 from transforms.pii import PiiConfig, ProtectSideOutputs
 
@@ -83,7 +85,7 @@ def test_side_output_text_omitted_drops_text_and_raw_keeps_it():
         "raw": [(doc.text, f"matched {EMAIL}"), (f"주민번호 {RRN}", f"malformed JSON near {EMAIL}")],
     }
     for mode, rows in expected.items():
-        with beam.Pipeline(runner="DirectRunner") as pipeline:
+        with new_pipeline(PipelineOptions()) as pipeline:
             out = pipeline | beam.Create(records) | ProtectSideOutputs(PiiConfig(side_output_text=mode))
             assert_that(out | beam.Map(lambda r: (r.doc.text, r.detail) if isinstance(r, Rejection)
                                        else (r.excerpt, r.error)), equal_to(rows))

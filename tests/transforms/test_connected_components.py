@@ -8,7 +8,9 @@ from pathlib import Path
 
 import apache_beam as beam
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
 
+from corpus.local_runner import new_pipeline
 from transforms.connected_components import ConnectedComponents
 
 
@@ -30,7 +32,7 @@ def reference_roots(edges: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def run_components(edges: list[tuple[str, str]], max_rounds: int, tmp: Path) -> tuple[list, dict]:
-    with beam.Pipeline() as pipeline:
+    with new_pipeline(PipelineOptions()) as pipeline:
         out = pipeline | beam.Create(edges) | ConnectedComponents(max_rounds)
         out["roots"] | "RootsJson" >> beam.Map(json.dumps) | "WriteRoots" >> beam.io.WriteToText(str(tmp / "roots"))
         out["rounds"] | "RoundsJson" >> beam.Map(json.dumps) | "WriteRounds" >> beam.io.WriteToText(str(tmp / "rounds"))

@@ -10,10 +10,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
 
 import beam_pipeline
 from corpus.config import ConfigError
 from corpus.document import Document
+from corpus.local_runner import new_pipeline
 from transforms.decontamination import (DecontaminationConfig, DecontaminationStep, EvalSetConfig, cut_pieces,
                                         eval_items, with_cli_eval_sets)
 from transforms.eval_ngrams import eval_item_words, ngram_hashes, word_hashes, words_of
@@ -43,7 +45,7 @@ def doc(doc_id: str, text: str) -> Document:
 
 def run(config: DecontaminationConfig, docs: list[Document], out: Path) -> tuple[dict, dict, dict]:
     """(kept text by id, rejection reason by id, stats) of one DirectRunner run."""
-    with beam.Pipeline(runner="DirectRunner") as pipeline:
+    with new_pipeline(PipelineOptions()) as pipeline:
         result = pipeline | beam.Create(docs) | DecontaminationStep(config)
         _ = (result["kept"] | "K" >> beam.Map(lambda d: json.dumps(["kept", d.id, d.text]))
              | "WK" >> beam.io.WriteToText(str(out / "kept")))

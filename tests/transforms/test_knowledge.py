@@ -7,10 +7,12 @@ from pathlib import Path
 
 import apache_beam as beam
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
 from corpus.config import ConfigError, from_dict
 from corpus.document import CODE, CODE_KIND, KOREAN, MULTILINGUAL, Document
+from corpus.local_runner import new_pipeline
 from corpus.upsampling import UpsamplingConfig, upsampling_weight
 from tests.conftest import read_sample
 from tests.transforms.knowledge_fixtures import train_fixture_model
@@ -40,7 +42,7 @@ def code_doc(doc_id: str, text: str, path: str, lang: str = "python") -> Documen
 def run_step(config: KnowledgeConfig, docs: list[Document], out_dir: Path) -> tuple[dict[str, float], list[dict]]:
     """Scores by id and the stats dicts of one DirectRunner run (read back from text files: the
     runner pickles functions, so they cannot fill a list in the test process)."""
-    with beam.Pipeline(runner="DirectRunner") as pipeline:
+    with new_pipeline(PipelineOptions()) as pipeline:
         out = pipeline | beam.Create(docs) | KnowledgeStep(config)
         assert_that(out["rejected"], equal_to([]), label="NoRejections")
         _ = (out["kept"] | "Scores" >> beam.Map(lambda d: json.dumps([d.id, d.knowledge]))

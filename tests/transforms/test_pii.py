@@ -5,10 +5,12 @@ from __future__ import annotations
 import apache_beam as beam
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
 from corpus.config import ConfigError, from_dict
 from corpus.document import CODE, KOREAN, MULTILINGUAL, Document
+from corpus.local_runner import new_pipeline
 from transforms.config import CurateConfig
 from transforms.pii import NAME, PiiConfig, PiiStep
 
@@ -21,7 +23,7 @@ DOCS = [
 
 
 def run(config: PiiConfig, docs: list[Document]):
-    with beam.Pipeline(runner="DirectRunner") as pipeline:
+    with new_pipeline(PipelineOptions()) as pipeline:
         outputs = pipeline | beam.Create(docs) | PiiStep(config)
         assert_that(outputs["kept"] | "Kept" >> beam.Map(lambda d: (d.id, d.text, d.pii)), equal_to(EXPECTED_KEPT),
                     label="CheckKept")
@@ -54,7 +56,7 @@ def test_step_keeps_every_document_scrubbed_and_counts_per_type_and_bucket():
 
 
 def test_step_stats_for_no_documents_is_one_empty_summary():
-    with beam.Pipeline(runner="DirectRunner") as pipeline:
+    with new_pipeline(PipelineOptions()) as pipeline:
         outputs = pipeline | beam.Create([], reshuffle=False).with_output_types(Document) | PiiStep(PiiConfig())
         assert_that(outputs["stats"], equal_to([{"docs": 0, "docs_with_pii": 0, "findings": 0, "by_type": {},
                                                   "per_bucket": {}}]))
@@ -62,7 +64,7 @@ def test_step_stats_for_no_documents_is_one_empty_summary():
 
 def test_a_document_the_scrubber_fails_on_is_rejected_not_kept_unscrubbed():
     broken = Document("bad", None, "web", bucket=KOREAN)  # type: ignore[arg-type]  # text must be str
-    with beam.Pipeline(runner="DirectRunner") as pipeline:
+    with new_pipeline(PipelineOptions()) as pipeline:
         outputs = pipeline | beam.Create([broken, DOCS[1]]) | PiiStep(PiiConfig())
         assert_that(outputs["kept"] | "KeptIds" >> beam.Map(lambda d: d.id), equal_to(["k2"]), label="CheckKept")
         assert_that(outputs["rejected"] | beam.Map(lambda r: (r.doc.id, r.reason)),

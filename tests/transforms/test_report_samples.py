@@ -8,8 +8,10 @@ from pathlib import Path
 
 import apache_beam as beam
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from corpus.document import CODE, KOREAN, MULTILINGUAL, Document, Rejection
+from corpus.local_runner import new_pipeline
 from corpus.report_bins import REPORT_DATA, log_bin
 from tests.mixtures import memfs
 from transforms.report_samples import SAMPLE_CHARS, ReportSamples, _rank
@@ -33,8 +35,7 @@ def _inputs() -> tuple[list[Document], list[Rejection]]:
 
 
 def _run(out: str, kept: list[Document], rejected: list[Rejection]) -> None:
-    with beam.Pipeline(runner="DirectRunner", options=beam.options.pipeline_options.PipelineOptions(
-            ["--direct_running_mode=in_memory"])) as pipeline:
+    with new_pipeline(PipelineOptions(["--direct_running_mode=in_memory"])) as pipeline:
         pcolls = (pipeline | "Kept" >> beam.Create(kept), pipeline | "Rejected" >> beam.Create(rejected))
         _ = pcolls | ReportSamples(out)
 

@@ -12,6 +12,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from corpus.document import Document
+from corpus.local_runner import new_pipeline
 from corpus.readers import make_uid
 from corpus.shuffle_meter import ShuffleMeter
 from corpus.parquet import ParquetStreamWriter
@@ -64,7 +65,7 @@ def run_verdict_step(step: VerdictStep, docs: list[Document], tmp: Path, beam_ar
         files[shard] = [str(path)]
     meter = ShuffleMeter()
     context = VerdictContext(meter, _IdTable(ids), files, 0)
-    with beam.Pipeline(options=PipelineOptions(list(beam_args))) as pipeline:
+    with new_pipeline(PipelineOptions(list(beam_args))) as pipeline:
         records = pipeline | ReadColumns([p for paths in files.values() for p in paths],
                                          ["uid", *step.columns], meter)
         applied = step.verdicts(records, context) | ApplyVerdicts(files, meter, [step.rejected_text])
