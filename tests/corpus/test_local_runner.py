@@ -58,6 +58,7 @@ def test_direct_runner_jobs_run_in_worker_processes_without_a_prism_attempt(pris
     pids = {path.read_text() for path in tmp_path.glob("*.pid")}
     assert len(list(tmp_path.glob("*.pid"))) == 20
     assert str(os.getpid()) not in pids  # every element was processed by a worker process
+    assert len(pids) == 2  # by the two asked for (20 reshuffled elements: both get some)
 
 
 @pytest.mark.parametrize("runner", [None, "DirectRunner", "direct", "SwitchingDirectRunner",
