@@ -34,9 +34,13 @@ class FnApiDirectRunner(PipelineRunner):
         return fn_runner.FnApiRunner(provision_info=provision).run_pipeline(pipeline, options)
 
 
+def runner_name(options: PipelineOptions) -> str:
+    """The runner's class name as given (``DirectRunner`` where none is), without its module path."""
+    return (options.view_as(StandardOptions).runner or "DirectRunner").rsplit(".", 1)[-1]
+
+
 def is_direct(options: PipelineOptions) -> bool:
-    runner = options.view_as(StandardOptions).runner
-    return runner is None or runner.rsplit(".", 1)[-1].lower() in DIRECT_RUNNER_NAMES
+    return runner_name(options).lower() in DIRECT_RUNNER_NAMES
 
 
 def new_pipeline(options: PipelineOptions) -> beam.Pipeline:

@@ -35,17 +35,16 @@ from pathlib import Path
 from typing import Any, Iterable, TextIO
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, PortableOptions, StandardOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, PortableOptions
 
 from corpus import storage
-from corpus.local_runner import new_pipeline
+from corpus.local_runner import DIRECT_RUNNER_NAMES, new_pipeline, runner_name
 
 READ, KEPT, REJECTED, ERRORS, INPUT_BYTES = "read", "kept", "rejected", "errors", "input_bytes"
 LOG_DIR = "_logs"
 FLUSH_EVERY_S = 1.0
 PLAIN_EVERY_S = 30.0
-LOCAL_RUNNERS = {None, "", "direct", "directrunner", "bundlebaseddirectrunner", "switchingdirectrunner",
-                 "fnapirunner", "prismrunner"}
+LOCAL_RUNNERS = {*DIRECT_RUNNER_NAMES, "bundlebaseddirectrunner", "fnapirunner", "prismrunner"}
 
 # -- worker side ---------------------------------------------------------------------------------
 _counters: dict[str, dict[str, list[int]]] = {}  # progress dir -> channel -> [count, bytes]
@@ -120,14 +119,10 @@ class Tap(beam.PTransform):
 
 
 # -- launching side ------------------------------------------------------------------------------
-def runner_name(options: PipelineOptions) -> str:
-    return (options.view_as(StandardOptions).runner or "DirectRunner").rsplit(".", 1)[-1]
-
-
 def shares_local_disk(options: PipelineOptions) -> bool:
     """Whether the runner's workers write to this machine's disk (see the module docstring)."""
     runner = runner_name(options).lower()
-    if runner in LOCAL_RUNNERS or runner == "directrunner":
+    if runner in LOCAL_RUNNERS:
         return True
     environment = (options.view_as(PortableOptions).environment_type or "").upper()
     return runner == "portablerunner" and environment == "LOOPBACK"

@@ -5,7 +5,8 @@ In order: line breaks (``\\r\\n``, ``\\r``, and the other line boundaries Python
 ``\\n``; the remaining C0/C1 control characters (Unicode category Cc) are removed, except ``\\t``;
 Unicode NFC; trailing whitespace is stripped from every line; runs of more than
 ``max_blank_lines`` blank lines collapse to ``max_blank_lines`` (2 keeps PEP 8's two blank lines
-between top-level code definitions); leading and trailing blank lines are dropped. Leading indentation is kept (code).
+between top-level code definitions); leading and trailing blank lines are dropped. Leading
+indentation is kept (code).
 A document with nothing left is rejected ``normalize:empty``.
 
 Invalid UTF-8 never reaches this step: the readers decode strictly and record it in errors/.
