@@ -53,7 +53,8 @@ from process_tree import run_measured  # noqa: E402  (sibling module)
 from benchmarks.record import write_result  # noqa: E402
 from scaled_input import generate  # noqa: E402  (sibling module)
 
-BEAM_ARGS = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+WORKERS = 2  # each side's worker processes; every source is written in at least this many files
+BEAM_ARGS = [f"--direct_num_workers={WORKERS}", "--direct_running_mode=multi_processing"]
 BANDS, ROWS = 16, 8
 
 
@@ -165,7 +166,7 @@ def _datatrove_pipeline(data: Path, work: Path, words: str) -> list:
     signature.word_tokenizer = regex_words  # shingles: both sides use a cheap split (ours: corpus.words)
 
     def executor(steps: list, n: int, name: str) -> LocalPipelineExecutor:
-        return LocalPipelineExecutor(pipeline=steps, tasks=n, workers=2, logging_dir=str(work / "logs" / name),
+        return LocalPipelineExecutor(pipeline=steps, tasks=n, workers=WORKERS, logging_dir=str(work / "logs" / name),
                                      skip_completed=False)
 
     filtered, exact_kept = str(work / "filtered"), str(work / "exact_kept")
@@ -214,7 +215,7 @@ def record(results: dict, words: str) -> None:
                  compares=f"the whole curate, ours (Beam DirectRunner, 2 workers) vs datatrove's closest multi-stage "
                  f"pipeline (LocalPipelineExecutor, 2 workers, {words} word tokenizers), same generated documents",
                  headline={f"ours/datatrove MB/s at {name}": r["ratio"] for name, r in results.items()},
-                 figures={"scales": results, "workers": 2, "datatrove_words": words})
+                 figures={"scales": results, "workers": WORKERS, "datatrove_words": words})
 
 
 def main() -> int:
@@ -227,7 +228,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="curate_e2e_") as tmp:
         for scale in args.scales:
             data = Path(tmp) / f"input-{scale:g}x"
-            mb = generate(scale, data, args.file_mb) / 1e6
+            mb = generate(scale, data, args.file_mb, min_files=WORKERS) / 1e6
             print(f"{scale:g}x: {mb:.1f} MB of text", flush=True)
             datatrove = run_datatrove(data, Path(tmp) / f"datatrove-{scale:g}x", args.datatrove_words)
             ours = run_ours(data, Path(tmp) / f"ours-{scale:g}x")

@@ -6,7 +6,11 @@ paragraph at random (seeded) from all paragraphs of the same language (Korean, e
 multilingual language, each programming language), so the corpus grows with the sample's
 languages and lengths. A scale is written as JSONL.gz files of about ``file_mb`` MB of text each
 under ``folder/text`` (Korean and multilingual) and ``folder/code``, so a larger input is more
-files, as a real corpus is.
+files, as a real corpus is. Each source is split into at least ``min_files`` files (the benchmarks
+pass their worker count): an input file is one work item, so with fewer files than workers a
+worker never reads that source, never loads its language's models, and a comparison between
+scales would measure which models got loaded rather than how memory follows the input (the
+sample's Korean, 1.2 MB, was one file at 1x and three at 8x).
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ def _sample(name: str) -> list[dict]:
         return [json.loads(line) for line in fh]
 
 
-def generate(scale: float, folder: Path, file_mb: float, seed: int = 15) -> int:
+def generate(scale: float, folder: Path, file_mb: float, seed: int = 15, min_files: int = 1) -> int:
     """Writes ``scale`` x the sample as recombined documents; returns the text bytes written."""
     total = 0
     for name, kind in SOURCES.items():
@@ -43,7 +47,9 @@ def generate(scale: float, folder: Path, file_mb: float, seed: int = 15) -> int:
             count = max(1, sum(1 for p in template["text"].split("\n\n") if p.strip()))
             text = "\n\n".join(rng.choice(pool) for _ in range(count))
             size = len(text.encode("utf-8"))
-            if sink is None or written >= file_mb * 1e6:
+            # the first min_files files also start at even shares of the documents
+            starts_share = part < min_files and k * min_files >= part * target
+            if sink is None or written >= file_mb * 1e6 or starts_share:
                 if sink is not None:
                     sink.close()
                 sink = gzip.open(folder / kind / f"{name}-{part:04d}.jsonl.gz", "wt", encoding="utf-8",
