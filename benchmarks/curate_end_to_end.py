@@ -212,8 +212,8 @@ def compare(mb: float, datatrove: dict, ours: dict) -> dict:
 
 def record(results: dict, words: str) -> None:
     write_result("curate_end_to_end",
-                 compares=f"the whole curate, ours (Beam DirectRunner, 2 workers) vs datatrove's closest multi-stage "
-                 f"pipeline (LocalPipelineExecutor, 2 workers, {words} word tokenizers), same generated documents",
+                 compares=f"the whole curate, ours (Beam DirectRunner, {WORKERS} workers) vs datatrove's closest multi-stage "
+                 f"pipeline (LocalPipelineExecutor, {WORKERS} workers, {words} word tokenizers), same generated documents",
                  headline={f"ours/datatrove MB/s at {name}": r["ratio"] for name, r in results.items()},
                  figures={"scales": results, "workers": WORKERS, "datatrove_words": words})
 

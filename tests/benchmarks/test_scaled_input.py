@@ -1,9 +1,7 @@
 import gzip
 import json
 
-from benchmarks.scaled_input import generate
-
-SOURCES = ("ko", "multi", "code")
+from benchmarks.scaled_input import SOURCES, generate
 
 
 def _rows_per_file(folder) -> dict[str, list[list[dict]]]:
